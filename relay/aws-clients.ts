@@ -1,0 +1,35 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+
+/**
+ * Where an AWS client talks to. In AWS only the region is set and credentials
+ * come from the task role; locally the endpoint points at a stand-in and the
+ * credentials are dummies the stand-in ignores.
+ */
+export interface AwsTarget {
+  readonly region: string;
+  readonly endpoint?: string;
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+}
+
+/** SES client without SDK retries: the SES sender decides what is safe to retry. */
+export function createSesClient(target: AwsTarget, timeoutMs: number): SESv2Client {
+  return new SESv2Client({
+    ...target,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: Math.min(timeoutMs, 5_000), requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+  });
+}
+
+/**
+ * Lambda client for policy calls. A decision is read-only, so a retry is safe;
+ * the timeout stays well inside what an SMTP client waits for a reply to AUTH
+ * or MAIL (RFC 5321 4.5.3.2 gives minutes, real clients give far less).
+ */
+export function createLambdaClient(target: AwsTarget, timeoutMs: number): LambdaClient {
+  return new LambdaClient({
+    ...target,
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: Math.min(timeoutMs, 2_000), requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+  });
+}

@@ -1,0 +1,121 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createPolicyHandler } from '../../lambda/policy-handler.ts';
+import type { PolicyClient } from '../../lambda/policy-contract.ts';
+import { UserStore } from '../../lambda/user-store.ts';
+import { createLambdaClient, createSesClient, type AwsTarget } from '../aws-clients.ts';
+import { DirectPolicyClient } from '../direct-policy-client.ts';
+import { LambdaPolicyClient } from '../lambda-policy-client.ts';
+import { parseRelayEnv, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
+import { createRelayLog, type RelayLog } from '../relay-log.ts';
+import { startRelay, type RunningRelay } from '../relay-server.ts';
+import { SesSender } from '../ses-sender.ts';
+import { LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
+import { startLocalLambdaEndpoint, type LocalLambdaEndpoint } from './lambda-endpoint.ts';
+import { startLocalSesEndpoint, type LocalSesEndpoint } from './ses-endpoint.ts';
+import { ensureSelfSignedCertificate } from './self-signed-certificate.ts';
+
+export interface LocalStackOptions {
+  /** Where users, the outbox and the certificate live. */
+  readonly dataDir: string;
+  /** Relay settings as environment variables (the same names the container reads). */
+  readonly env?: NodeJS.ProcessEnv;
+  /**
+   * How the relay reaches the policy: `direct` calls the handler in this process;
+   * `lambda` goes through a local endpoint that speaks Lambda's Invoke API, so
+   * the production client code runs too.
+   */
+  readonly policyTransport?: 'direct' | 'lambda';
+  /** Keep accepted messages in memory only (benchmarks measure the relay, not this disk). */
+  readonly sesInMemory?: boolean;
+  /** Keep DynamoDB data in memory only (tests that need no restart). */
+  readonly dynamoInMemory?: boolean;
+  readonly log?: RelayLog;
+}
+
+export interface LocalStack {
+  readonly relay: RunningRelay;
+  readonly settings: RelayEnv;
+  readonly store: UserStore;
+  readonly outboxDir: string;
+  readonly dynamoEndpoint: string;
+  /** The SES stand-in: its URL, stats and fault plan. */
+  readonly ses: LocalSesEndpoint;
+  /** The Lambda stand-in, when the policy is reached through Invoke. */
+  readonly lambda?: LocalLambdaEndpoint;
+  readonly certPath: string;
+  close(graceMs?: number): Promise<void>;
+}
+
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+const LOCAL_DEFAULTS = {
+  RELAY_LISTEN: '127.0.0.1',
+  SUBMISSION_PORT: '2587',
+  SUBMISSIONS_PORT: '2465',
+  RELAY_HOSTNAME: 'localhost',
+};
+
+/**
+ * The whole relay on one machine: the real front end and the real policy
+ * handler, with AWS replaced by stand-ins reached through the real SDK clients
+ * (dynalite for DynamoDB, a local SES v2 endpoint, optionally a local Lambda
+ * Invoke endpoint). Only endpoints and credentials differ from AWS.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const settings = parseRelayEnv(options.env ?? process.env, LOCAL_DEFAULTS);
+  const log = options.log ?? createRelayLog();
+  const outboxDir = path.join(options.dataDir, 'outbox');
+  await mkdir(outboxDir, { recursive: true });
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
+
+  try {
+    const dynamo = await startEmbeddedDynamoDb(options.dynamoInMemory ? undefined : options.dataDir);
+    closers.push(() => dynamo.close());
+    const store = new UserStore(localDynamoDbClient(dynamo.endpoint), LOCAL_USERS_TABLE);
+    await store.ensureTable();
+    const handler = createPolicyHandler(store);
+
+    const ses = await startLocalSesEndpoint({ outboxDir, keepInMemory: options.sesInMemory ?? false });
+    closers.push(() => ses.close());
+
+    let policy: PolicyClient = new DirectPolicyClient(handler);
+    let lambda: LocalLambdaEndpoint | undefined;
+    if (options.policyTransport === 'lambda') {
+      lambda = await startLocalLambdaEndpoint({ handler, functionName: 'relay-policy' });
+      closers.push(() => lambda!.close());
+      policy = new LambdaPolicyClient(createLambdaClient(localTarget(lambda.url), 5_000), 'relay-policy');
+    }
+
+    const certificate = await ensureSelfSignedCertificate(options.dataDir, settings.RELAY_HOSTNAME);
+    const sender = new SesSender(createSesClient(localTarget(ses.url), settings.SES_TIMEOUT_SECONDS * 1000), {
+      throttleRetries: settings.SES_THROTTLE_RETRIES,
+      throttleBackoffMs: 200,
+    });
+    const relay = await startRelay(relaySettingsFrom(settings, certificate), { policy, ses: sender, log });
+
+    return {
+      relay,
+      settings,
+      store,
+      outboxDir,
+      dynamoEndpoint: dynamo.endpoint,
+      ses,
+      ...(lambda ? { lambda } : {}),
+      certPath: certificate.certPath,
+      async close(graceMs = 0) {
+        await relay.close(graceMs);
+        await closeAll();
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+function localTarget(endpoint: string): AwsTarget {
+  return { region: 'us-east-1', endpoint, credentials: LOCAL_CREDENTIALS };
+}

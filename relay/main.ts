@@ -1,0 +1,82 @@
+/**
+ * Submission relay, container entry: an RFC 6409 message submission service
+ * that hands every accepted message to Amazon SES.
+ *
+ * SECURITY: listens to the Internet on 587 (STARTTLS, required before AUTH and
+ * MAIL) and 465 (implicit TLS). Trusts nothing a client says until the policy
+ * function has permitted its credentials and each envelope sender. Talks to the
+ * policy function (Lambda Invoke) and SES (SendEmail) with the task role, and to
+ * nothing else. Never logs passwords, AUTH data or key material.
+ *
+ * STANDARDS: RFC 5321 (SMTP), RFC 6409 (submission), RFC 8314 (implicit TLS),
+ * RFC 3207 (STARTTLS), RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 3463 and 2034
+ * (enhanced status codes), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920
+ * (PIPELINING), RFC 5322 (message format).
+ */
+import { createServer } from 'node:http';
+import { z } from 'zod';
+import { createLambdaClient, createSesClient } from './aws-clients.ts';
+import { LambdaPolicyClient } from './lambda-policy-client.ts';
+import { parseRelayEnv, relaySettingsFrom } from './relay-config.ts';
+import { createRelayLog } from './relay-log.ts';
+import { startRelay } from './relay-server.ts';
+import { SesSender } from './ses-sender.ts';
+import { loadTlsCredentials } from './tls-credentials.ts';
+
+const log = createRelayLog();
+
+const awsEnv = z
+  .object({
+    POLICY_FUNCTION_NAME: z.string().min(1),
+    AWS_REGION: z.string().min(1),
+    SES_REGION: z.string().min(1).optional(),
+    POLICY_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
+    HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  })
+  .parse(process.env);
+
+const settings = parseRelayEnv(process.env, {
+  RELAY_LISTEN: '0.0.0.0',
+  SUBMISSION_PORT: '587',
+  SUBMISSIONS_PORT: '465',
+});
+const tls = await loadTlsCredentials(process.env);
+const policy = new LambdaPolicyClient(
+  createLambdaClient({ region: awsEnv.AWS_REGION }, awsEnv.POLICY_TIMEOUT_SECONDS * 1000),
+  awsEnv.POLICY_FUNCTION_NAME,
+);
+const ses = new SesSender(createSesClient({ region: awsEnv.SES_REGION ?? awsEnv.AWS_REGION }, settings.SES_TIMEOUT_SECONDS * 1000), {
+  throttleRetries: settings.SES_THROTTLE_RETRIES,
+  throttleBackoffMs: 200,
+});
+const relay = await startRelay(relaySettingsFrom(settings, tls), { policy, ses, log });
+
+// The load balancer's health check: plain HTTP on its own port, so that it is
+// never an SMTP session in the logs. 503 while draining takes the task out of
+// the target group before its sessions are closed.
+let draining = false;
+const health = createServer((request, response) => {
+  response.writeHead(request.url === '/healthz' && !draining ? 200 : 503).end();
+});
+health.listen(awsEnv.HEALTH_PORT, settings.RELAY_LISTEN);
+
+log.info(
+  { event: 'start', submissionPort: relay.submissionPort, submissionsPort: relay.submissionsPort, healthPort: awsEnv.HEALTH_PORT },
+  'relay started',
+);
+
+process.once('SIGTERM', () => {
+  draining = true;
+  log.info({ event: 'drain', graceSeconds: settings.SHUTDOWN_GRACE_SECONDS, connections: relay.connections() }, 'SIGTERM: draining');
+  relay
+    .close(settings.SHUTDOWN_GRACE_SECONDS * 1000)
+    .then(() => {
+      log.info({ event: 'stop' }, 'relay stopped');
+      health.close();
+      log.flush();
+    })
+    .catch((error: unknown) => {
+      log.error({ event: 'stop-failed', err: String(error) }, 'relay failed to stop cleanly');
+      process.exitCode = 1;
+    });
+});

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+/**
+ * SES v2 takes a raw message of up to 40 MB. The SIZE we advertise leaves room
+ * for the Received header the relay adds on top of what the client sent.
+ */
+export const SES_V2_MAX_MESSAGE_BYTES = 40_000_000;
+export const TRACE_HEADER_ROOM = 1_000;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positive = z.coerce.number().int().positive();
+
+/**
+ * Settings common to the container and the local stack, from the environment.
+ * Every limit has a default a small team can live with; the README's settings
+ * table lists them all.
+ */
+export const relayEnvSchema = z.object({
+  RELAY_HOSTNAME: z.string().min(1).default('localhost'),
+  RELAY_LISTEN: z.string().min(1),
+  SUBMISSION_PORT: port,
+  SUBMISSIONS_PORT: port,
+  MAX_MESSAGE_BYTES: positive.max(SES_V2_MAX_MESSAGE_BYTES - TRACE_HEADER_ROOM).default(SES_V2_MAX_MESSAGE_BYTES - TRACE_HEADER_ROOM),
+  /** SES takes at most 50 destinations a message. */
+  MAX_RECIPIENTS: positive.max(50).default(50),
+  MAX_HEADER_BYTES: positive.default(256 * 1024),
+  IDLE_TIMEOUT_SECONDS: positive.default(300),
+  MAX_ERRORS_PER_SESSION: positive.default(10),
+  MAX_UNAUTHENTICATED_COMMANDS: positive.default(10),
+  MAX_CONNECTIONS: positive.default(10_000),
+  SES_CONFIGURATION_SET: z.string().min(1).optional(),
+  SES_THROTTLE_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
+  SES_TIMEOUT_SECONDS: positive.default(30),
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).default(100),
+});
+
+export type RelayEnv = z.infer<typeof relayEnvSchema>;
+
+/** Parses the environment, with a one-line message naming each bad variable. */
+export function parseRelayEnv(env: NodeJS.ProcessEnv, defaults: Partial<Record<keyof RelayEnv, string>>): RelayEnv {
+  const merged = { ...defaults, ...Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')) };
+  const parsed = relayEnvSchema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new Error(`invalid settings: ${problems}`);
+  }
+  return parsed.data;
+}
+
+export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; key: string | Buffer }) {
+  return {
+    hostname: env.RELAY_HOSTNAME,
+    listen: env.RELAY_LISTEN,
+    submissionPort: env.SUBMISSION_PORT,
+    submissionsPort: env.SUBMISSIONS_PORT,
+    tls,
+    maxMessageBytes: env.MAX_MESSAGE_BYTES,
+    maxRecipients: env.MAX_RECIPIENTS,
+    maxLineLength: 998,
+    maxHeaderBytes: env.MAX_HEADER_BYTES,
+    idleTimeoutMs: env.IDLE_TIMEOUT_SECONDS * 1000,
+    maxErrorsPerSession: env.MAX_ERRORS_PER_SESSION,
+    maxUnauthenticatedCommands: env.MAX_UNAUTHENTICATED_COMMANDS,
+    maxConnections: env.MAX_CONNECTIONS,
+    ...(env.SES_CONFIGURATION_SET ? { configurationSet: env.SES_CONFIGURATION_SET } : {}),
+  };
+}

@@ -1,0 +1,109 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { PolicyClient } from '../lambda/policy-contract.ts';
+import type { RelayLog } from './relay-log.ts';
+import type { SesSender } from './ses-sender.ts';
+import { createSubmissionHooks } from './submission-hooks.ts';
+import { SubmissionServer } from './submission-server.ts';
+
+export interface RelaySettings {
+  readonly hostname: string;
+  readonly listen: string;
+  /** STARTTLS port (587 in production); 0 picks a free port. */
+  readonly submissionPort: number;
+  /** Implicit TLS port (465 in production); 0 picks a free port. */
+  readonly submissionsPort: number;
+  readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  readonly maxMessageBytes: number;
+  readonly maxRecipients: number;
+  readonly maxLineLength: number;
+  readonly maxHeaderBytes: number;
+  readonly idleTimeoutMs: number;
+  readonly maxErrorsPerSession: number;
+  readonly maxUnauthenticatedCommands: number;
+  readonly maxConnections: number;
+  readonly configurationSet?: string;
+}
+
+export interface RelayDeps {
+  readonly policy: PolicyClient;
+  readonly ses: SesSender;
+  readonly log: RelayLog;
+}
+
+export interface RunningRelay {
+  readonly submissionPort: number;
+  readonly submissionsPort: number;
+  /** Number of open SMTP sessions on both listeners. */
+  connections(): number;
+  /**
+   * Stops accepting, lets open transactions finish for up to `graceMs`, then
+   * answers whoever is left `421 4.3.2` and closes.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the two listeners of the submission service (RFC 8314): STARTTLS on
+ * the submission port, implicit TLS on the submissions port. Both run the same
+ * hooks; only the way TLS starts differs.
+ */
+export async function startRelay(settings: RelaySettings, deps: RelayDeps): Promise<RunningRelay> {
+  const hooks = createSubmissionHooks({
+    hostname: settings.hostname,
+    policy: deps.policy,
+    ses: deps.ses,
+    log: deps.log,
+    maxLineLength: settings.maxLineLength,
+    maxHeaderBytes: settings.maxHeaderBytes,
+    ...(settings.configurationSet ? { configurationSet: settings.configurationSet } : {}),
+  });
+  const gate = {
+    hostname: settings.hostname,
+    maxMessageBytes: settings.maxMessageBytes,
+    maxErrorsPerSession: settings.maxErrorsPerSession,
+    onTooManyErrors: () => deps.log.info({ event: 'too-many-errors' }, 'session closed: too many errors'),
+  };
+  const common = {
+    ...hooks,
+    name: settings.hostname,
+    key: settings.tls.key,
+    cert: settings.tls.cert,
+    minVersion: 'TLSv1.2' as const,
+    logger: false,
+    size: settings.maxMessageBytes,
+    rejectOversized: true,
+    maxRecipients: settings.maxRecipients,
+    authMethods: ['PLAIN', 'LOGIN'],
+    hideENHANCEDSTATUSCODES: false,
+    hideSMTPUTF8: true,
+    hideDSN: true,
+    hideREQUIRETLS: true,
+    disableReverseLookup: true,
+    socketTimeout: settings.idleTimeoutMs,
+    maxAllowedUnauthenticatedCommands: settings.maxUnauthenticatedCommands,
+    maxClients: settings.maxConnections,
+    banner: 'submission relay',
+  };
+  const submission = new SubmissionServer({ ...common, secure: false }, gate);
+  const submissions = new SubmissionServer({ ...common, secure: true }, gate);
+  const servers = [submission, submissions];
+
+  const listen = async (server: SubmissionServer, port: number): Promise<number> => {
+    server.listen(port, settings.listen);
+    await once(server.server, 'listening');
+    return (server.server.address() as AddressInfo).port;
+  };
+  for (const server of servers) server.on('error', (err) => deps.log.warn({ event: 'smtp-error', err: String(err) }, 'smtp error'));
+  const submissionPort = await listen(submission, settings.submissionPort);
+  const submissionsPort = await listen(submissions, settings.submissionsPort);
+
+  return {
+    submissionPort,
+    submissionsPort,
+    connections: () => servers.reduce((sum, server) => sum + server.connections.size, 0),
+    async close(graceMs = 0) {
+      await Promise.all(servers.map((server) => server.drain(graceMs)));
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { plainToken, type SmtpDialogue } from '../support/smtp-dialogue.ts';
+import { connectAuthenticated, connectSecure, startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
+
+const USER = 'john@example.org';
+const PASSWORD = 'correct horse battery staple';
+const DISABLED = 'gone@example.org';
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+async function secureEhlo(relay: TestRelay, port: 'submission' | 'submissions' = 'submission'): Promise<SmtpDialogue> {
+  const smtp = await connectSecure(relay, port);
+  await smtp.command('EHLO client.test');
+  return smtp;
+}
+
+describe('authentication (SMTP.md "Authentication")', () => {
+  let relay: TestRelay;
+  before(async () => {
+    relay = await startTestRelay();
+    await relay.addUser(USER, PASSWORD);
+    await relay.addUser(DISABLED, PASSWORD);
+    await relay.stack.store.updateUser(DISABLED, { disabled: true });
+  });
+  after(() => relay.close());
+
+  test('AUTH PLAIN with an initial response', async () => {
+    const smtp = await secureEhlo(relay);
+    assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).text, '235 2.7.0 Authentication successful');
+    smtp.close();
+  });
+
+  test('AUTH PLAIN without an initial response, on the implicit TLS port', async () => {
+    const smtp = await secureEhlo(relay, 'submissions');
+    const challenge = await smtp.command('AUTH PLAIN');
+    assert.equal(challenge.code, 334);
+    assert.equal((await smtp.command(plainToken(USER, PASSWORD))).text, '235 2.7.0 Authentication successful');
+    smtp.close();
+  });
+
+  test('AUTH LOGIN, and AUTH LOGIN with the username as initial response', async () => {
+    const smtp = await secureEhlo(relay);
+    assert.equal((await smtp.command('AUTH LOGIN')).text, '334 VXNlcm5hbWU6');
+    assert.equal((await smtp.command(b64(USER))).text, '334 UGFzc3dvcmQ6');
+    assert.equal((await smtp.command(b64(PASSWORD))).text, '235 2.7.0 Authentication successful');
+    smtp.close();
+
+    const again = await secureEhlo(relay);
+    assert.equal((await again.command(`AUTH LOGIN ${b64(USER)}`)).text, '334 UGFzc3dvcmQ6');
+    assert.equal((await again.command(b64(PASSWORD))).text, '235 2.7.0 Authentication successful');
+    again.close();
+  });
+
+  test('the login is matched case-insensitively', async () => {
+    const smtp = await secureEhlo(relay);
+    assert.equal((await smtp.command(`AUTH PLAIN ${plainToken('John@EXAMPLE.org', PASSWORD)}`)).code, 235);
+    smtp.close();
+  });
+
+  test('wrong password, unknown user and disabled user get the identical 535 5.7.8', async () => {
+    const replies: string[] = [];
+    for (const [login, password] of [
+      [USER, 'wrong password'],
+      ['nobody@example.org', PASSWORD],
+      [DISABLED, PASSWORD],
+      [USER, ''],
+    ] as const) {
+      const smtp = await secureEhlo(relay);
+      replies.push((await smtp.command(`AUTH PLAIN ${plainToken(login, password)}`)).text);
+      smtp.close();
+    }
+    assert.match(replies[0] ?? '', /^535 5\.7\.8 /);
+    assert.deepEqual(new Set(replies).size, 1, replies.join(' | '));
+  });
+
+  test('an unknown user costs a password hash like a known one (no enumeration by timing)', async () => {
+    const time = async (login: string) => {
+      const smtp = await secureEhlo(relay);
+      const started = performance.now();
+      await smtp.command(`AUTH PLAIN ${plainToken(login, 'wrong password')}`);
+      const elapsed = performance.now() - started;
+      smtp.close();
+      return elapsed;
+    };
+    const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      known.push(await time(USER));
+      unknown.push(await time(`nobody${i}@example.org`));
+    }
+    // Without the dummy hash an unknown user answers in about a millisecond,
+    // a known one in tens: a ratio under a half would mean the check is gone.
+    assert.ok(median(unknown) > median(known) * 0.5, `known ${median(known).toFixed(1)} ms, unknown ${median(unknown).toFixed(1)} ms`);
+  });
+
+  test('PLAIN with an authorization identity other than the login is refused', async () => {
+    const smtp = await secureEhlo(relay);
+    assert.match((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD, 'boss@example.org')}`)).text, /^535 5\.7\.8 /);
+    assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD, USER)}`)).code, 235);
+    smtp.close();
+  });
+
+  test('* cancels an exchange with 501', async () => {
+    const smtp = await secureEhlo(relay);
+    await smtp.command('AUTH LOGIN');
+    assert.match((await smtp.command('*')).text, /^501 5\.\d\.\d /);
+    await smtp.command('AUTH PLAIN');
+    assert.match((await smtp.command('*')).text, /^501 5\.\d\.\d /);
+    smtp.close();
+  });
+
+  test('bad base64 is 501 5.5.2, in the initial response and in the exchange', async () => {
+    const smtp = await secureEhlo(relay);
+    assert.match((await smtp.command('AUTH PLAIN %%%notbase64')).text, /^501 5\.5\.2 /);
+    await smtp.command('AUTH LOGIN');
+    assert.match((await smtp.command('!!!')).text, /^501 5\.5\.2 /);
+    // The session is not left inside the exchange.
+    assert.equal((await smtp.command('NOOP')).code, 250);
+    smtp.close();
+  });
+
+  test('an unsupported mechanism is 504 5.5.4', async () => {
+    const smtp = await secureEhlo(relay);
+    for (const mechanism of ['CRAM-MD5', 'XOAUTH2', 'GSSAPI', 'ANONYMOUS']) {
+      assert.match((await smtp.command(`AUTH ${mechanism}`)).text, /^504 5\.5\.4 /, mechanism);
+    }
+    smtp.close();
+  });
+
+  test('AUTH when already authenticated, or inside a transaction, is 503 5.5.1', async () => {
+    const smtp = await connectAuthenticated(relay, USER, PASSWORD);
+    assert.match((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).text, /^503 5\.5\.1 /);
+    assert.equal((await smtp.command(`MAIL FROM:<${USER}>`)).code, 250);
+    assert.match((await smtp.command('AUTH LOGIN')).text, /^503 5\.5\.1 /);
+    smtp.close();
+  });
+
+  test('no password and no AUTH token reaches the log', async () => {
+    const smtp = await secureEhlo(relay);
+    await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`);
+    smtp.close();
+    const text = relay.logText();
+    assert.ok(text.length > 0);
+    assert.ok(!text.includes(PASSWORD));
+    assert.ok(!text.includes(plainToken(USER, PASSWORD)));
+    assert.ok(!text.includes(b64(PASSWORD)));
+  });
+});
+
+describe('authentication when the policy backend fails (Lambda Invoke path)', () => {
+  let relay: TestRelay;
+  before(async () => {
+    relay = await startTestRelay({ policyTransport: 'lambda' });
+    await relay.addUser(USER, PASSWORD);
+  });
+  after(() => relay.close());
+
+  test('through Lambda Invoke, a good login still works', async () => {
+    const smtp = await secureEhlo(relay);
+    assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).code, 235);
+    smtp.close();
+  });
+
+  for (const fault of ['function-error', 'throttle'] as const) {
+    test(`a Lambda ${fault} is 454 4.7.0 Temporary authentication failure`, async () => {
+      relay.stack.lambda!.faults.arm(fault, 2);
+      const smtp = await secureEhlo(relay);
+      assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).text, '454 4.7.0 Temporary authentication failure');
+      relay.stack.lambda!.faults.clear();
+      // The client retries and gets in.
+      assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).code, 235);
+      smtp.close();
+    });
+  }
+});
