@@ -84,6 +84,7 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     maxAllowedUnauthenticatedCommands: settings.maxUnauthenticatedCommands,
     maxClients: settings.maxConnections,
     banner: 'submission relay',
+    heloResponse: '%s',
   };
   const submission = new SubmissionServer({ ...common, secure: false }, gate);
   const submissions = new SubmissionServer({ ...common, secure: true }, gate);
