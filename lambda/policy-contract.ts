@@ -55,6 +55,8 @@ export interface UserProfile {
   readonly configurationSet?: string;
   /** SES message tags to attach to this user's mail. */
   readonly messageTags?: Readonly<Record<string, string>>;
+  /** Sending limits of this user; absent members fall back to the relay's defaults. */
+  readonly limits?: { readonly messagesPerMinute?: number; readonly recipientsPerDay?: number };
 }
 
 export type AuthenticateDecision =
@@ -63,7 +65,15 @@ export type AuthenticateDecision =
    * Unknown user, wrong password and disabled user all get this one answer, so
    * that nobody can tell which it was (no user enumeration).
    */
-  | { readonly verdict: 'reject'; readonly reason: 'invalid-credentials' };
+  | {
+      readonly verdict: 'reject';
+      readonly reason: 'invalid-credentials';
+      /**
+       * For the log only, never for the client: `network` when the password was
+       * right but the client address is outside the user's allowed networks.
+       */
+      readonly detail?: 'network';
+    };
 
 /** How the sender was found to belong to the user; for logs, never shown to the client. */
 export type SenderGrantKind = 'login' | 'address' | 'alias' | 'domain';

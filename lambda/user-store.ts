@@ -138,6 +138,23 @@ export class UserStore {
     );
   }
 
+  /**
+   * Swaps the password hash only if it is still `expected`: the policy's rehash
+   * on login must never overwrite a password changed in the meantime.
+   */
+  async replacePasswordHash(login: string, expected: string, passwordHash: string, now = new Date()): Promise<void> {
+    await this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: marshall(userKey(login)),
+        UpdateExpression: 'SET passwordHash = :hash, updatedAt = :now',
+        ConditionExpression: 'passwordHash = :expected',
+        ExpressionAttributeValues: marshall({ ':hash': passwordHash, ':expected': expected, ':now': now.toISOString() }),
+      }),
+      `password of ${login} changed meanwhile`,
+    );
+  }
+
   async removeUser(login: string): Promise<void> {
     await this.conditional(
       new DeleteItemCommand({

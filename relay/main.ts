@@ -14,13 +14,16 @@
  * (PIPELINING), RFC 5322 (message format).
  */
 import { createServer } from 'node:http';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { createLambdaClient, createSesClient } from './aws-clients.ts';
+import { CachingPolicyClient } from './caching-policy-client.ts';
 import { LambdaPolicyClient } from './lambda-policy-client.ts';
-import { parseRelayEnv, relaySettingsFrom } from './relay-config.ts';
+import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom } from './relay-config.ts';
 import { createRelayLog } from './relay-log.ts';
 import { startRelay } from './relay-server.ts';
 import { SesSender } from './ses-sender.ts';
+import { SendingQuota } from './sending-quota.ts';
 import { loadTlsCredentials } from './tls-credentials.ts';
 
 const log = createRelayLog();
@@ -30,8 +33,8 @@ const awsEnv = z
     POLICY_FUNCTION_NAME: z.string().min(1),
     AWS_REGION: z.string().min(1),
     SES_REGION: z.string().min(1).optional(),
-    POLICY_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
     HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    COUNTERS_TABLE: z.string().min(1).optional(),
   })
   .parse(process.env);
 
@@ -41,15 +44,27 @@ const settings = parseRelayEnv(process.env, {
   SUBMISSIONS_PORT: '465',
 });
 const tls = await loadTlsCredentials(process.env);
-const policy = new LambdaPolicyClient(
-  createLambdaClient({ region: awsEnv.AWS_REGION }, awsEnv.POLICY_TIMEOUT_SECONDS * 1000),
-  awsEnv.POLICY_FUNCTION_NAME,
+// Permits are remembered for POLICY_CACHE_SECONDS: a user who sends again within
+// that time costs no Invoke and no password hash (see caching-policy-client.ts).
+const policy = new CachingPolicyClient(
+  new LambdaPolicyClient(createLambdaClient({ region: awsEnv.AWS_REGION }, settings.POLICY_TIMEOUT_SECONDS * 1000), awsEnv.POLICY_FUNCTION_NAME),
+  { ttlMs: settings.POLICY_CACHE_SECONDS * 1000 },
 );
 const ses = new SesSender(createSesClient({ region: awsEnv.SES_REGION ?? awsEnv.AWS_REGION }, settings.SES_TIMEOUT_SECONDS * 1000), {
   throttleRetries: settings.SES_THROTTLE_RETRIES,
   throttleBackoffMs: 200,
 });
-const relay = await startRelay(relaySettingsFrom(settings, tls), { policy, ses, log });
+const recipientDomains = recipientDomainCheckFrom(settings);
+if (!awsEnv.COUNTERS_TABLE) log.warn({ event: 'config' }, 'COUNTERS_TABLE is not set: per-user sending limits are not counted');
+const relay = await startRelay(relaySettingsFrom(settings, tls), {
+  policy,
+  ses,
+  log,
+  ...(awsEnv.COUNTERS_TABLE
+    ? { quota: new SendingQuota(new DynamoDBClient({ region: awsEnv.AWS_REGION, maxAttempts: 2 }), awsEnv.COUNTERS_TABLE) }
+    : {}),
+  ...(recipientDomains ? { recipientDomains } : {}),
+});
 
 // The load balancer's health check: plain HTTP on its own port, so that it is
 // never an SMTP session in the logs. 503 while draining takes the task out of

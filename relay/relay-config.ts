@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RecipientDomainCheck } from './recipient-domain-check.ts';
 
 /**
  * SES v2 takes a raw message of up to 40 MB. The SIZE we advertise leaves room
@@ -28,10 +29,32 @@ export const relayEnvSchema = z.object({
   MAX_ERRORS_PER_SESSION: positive.default(10),
   MAX_UNAUTHENTICATED_COMMANDS: positive.default(10),
   MAX_CONNECTIONS: positive.default(10_000),
+  MAX_CONNECTIONS_PER_CLIENT: positive.default(20),
+  MAX_SESSION_SECONDS: positive.default(1_800),
+  MAX_AUTH_FAILURES_PER_SESSION: positive.default(3),
+  AUTH_PENALTY_WINDOW_SECONDS: positive.default(900),
+  AUTH_PENALTY_BASE_MS: z.coerce.number().int().min(0).default(500),
+  AUTH_PENALTY_MAX_MS: z.coerce.number().int().min(0).default(15_000),
+  AUTH_REFUSE_ADDRESS_AFTER: positive.default(20),
+  AUTH_REFUSE_LOGIN_AFTER: positive.default(50),
+  /** 0 means no limit. */
+  DEFAULT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  DEFAULT_RECIPIENTS_PER_DAY: z.coerce.number().int().min(0).default(10_000),
+  RECIPIENT_DOMAIN_CHECK: z.enum(['on', 'off']).default('on'),
+  RECIPIENT_DNS_SERVERS: z.string().optional(),
+  RECIPIENT_DNS_TIMEOUT_MS: positive.default(3_000),
   SES_CONFIGURATION_SET: z.string().min(1).optional(),
   SES_THROTTLE_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
   SES_TIMEOUT_SECONDS: positive.default(30),
+  /** Per Invoke attempt; two attempts at most. Well inside a client's patience for AUTH. */
+  POLICY_TIMEOUT_SECONDS: z.coerce.number().positive().default(5),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).default(100),
+  /**
+   * How long the relay remembers a permit of the policy (a successful AUTH, an
+   * allowed sender); a changed password, a disabled user or a revoked grant
+   * takes effect within this bound. 0 asks the policy every time.
+   */
+  POLICY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
 });
 
 export type RelayEnv = z.infer<typeof relayEnvSchema>;
@@ -62,6 +85,28 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
     maxErrorsPerSession: env.MAX_ERRORS_PER_SESSION,
     maxUnauthenticatedCommands: env.MAX_UNAUTHENTICATED_COMMANDS,
     maxConnections: env.MAX_CONNECTIONS,
+    maxConnectionsPerClient: env.MAX_CONNECTIONS_PER_CLIENT,
+    maxSessionMs: env.MAX_SESSION_SECONDS * 1000,
+    maxAuthFailuresPerSession: env.MAX_AUTH_FAILURES_PER_SESSION,
+    authPenalty: {
+      windowMs: env.AUTH_PENALTY_WINDOW_SECONDS * 1000,
+      baseDelayMs: env.AUTH_PENALTY_BASE_MS,
+      maxDelayMs: env.AUTH_PENALTY_MAX_MS,
+      refuseAddressAfter: env.AUTH_REFUSE_ADDRESS_AFTER,
+      refuseLoginAfter: env.AUTH_REFUSE_LOGIN_AFTER,
+      maxEntries: 100_000,
+    },
+    defaultLimits: {
+      ...(env.DEFAULT_MESSAGES_PER_MINUTE ? { messagesPerMinute: env.DEFAULT_MESSAGES_PER_MINUTE } : {}),
+      ...(env.DEFAULT_RECIPIENTS_PER_DAY ? { recipientsPerDay: env.DEFAULT_RECIPIENTS_PER_DAY } : {}),
+    },
     ...(env.SES_CONFIGURATION_SET ? { configurationSet: env.SES_CONFIGURATION_SET } : {}),
   };
+}
+
+/** The recipient-domain lookup the settings ask for, if any. */
+export function recipientDomainCheckFrom(env: RelayEnv): RecipientDomainCheck | undefined {
+  if (env.RECIPIENT_DOMAIN_CHECK === 'off') return undefined;
+  const servers = env.RECIPIENT_DNS_SERVERS?.split(',').map((server) => server.trim()).filter(Boolean);
+  return new RecipientDomainCheck({ timeoutMs: env.RECIPIENT_DNS_TIMEOUT_MS, ...(servers?.length ? { servers } : {}) });
 }

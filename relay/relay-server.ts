@@ -1,8 +1,13 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { PolicyClient } from '../lambda/policy-contract.ts';
+import { AuthPenalty, type AuthPenaltyLimits } from './auth-penalty.ts';
+import { ClientAuthentication } from './client-authentication.ts';
+import { ClientConnections } from './client-connections.ts';
+import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { SesSender } from './ses-sender.ts';
+import type { SendingLimits, SendingQuota } from './sending-quota.ts';
 import { createSubmissionHooks } from './submission-hooks.ts';
 import { SubmissionServer } from './submission-server.ts';
 
@@ -22,6 +27,12 @@ export interface RelaySettings {
   readonly maxErrorsPerSession: number;
   readonly maxUnauthenticatedCommands: number;
   readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
+  readonly maxSessionMs: number;
+  readonly maxAuthFailuresPerSession: number;
+  readonly authPenalty: AuthPenaltyLimits;
+  /** Sending limits for users whose settings name none. */
+  readonly defaultLimits: SendingLimits;
   readonly configurationSet?: string;
 }
 
@@ -29,6 +40,10 @@ export interface RelayDeps {
   readonly policy: PolicyClient;
   readonly ses: SesSender;
   readonly log: RelayLog;
+  /** Per-user sending counters; absent, no limits are counted. */
+  readonly quota?: SendingQuota;
+  /** Recipient domain lookups; absent, domains are not checked. */
+  readonly recipientDomains?: RecipientDomainCheck;
 }
 
 export interface RunningRelay {
@@ -52,16 +67,28 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
   const hooks = createSubmissionHooks({
     hostname: settings.hostname,
     policy: deps.policy,
+    authentication: new ClientAuthentication({
+      hostname: settings.hostname,
+      policy: deps.policy,
+      penalty: new AuthPenalty(settings.authPenalty),
+      log: deps.log,
+      maxFailuresPerSession: settings.maxAuthFailuresPerSession,
+    }),
+    connections: new ClientConnections(settings.maxConnectionsPerClient),
     ses: deps.ses,
     log: deps.log,
     maxLineLength: settings.maxLineLength,
     maxHeaderBytes: settings.maxHeaderBytes,
+    defaultLimits: settings.defaultLimits,
+    ...(deps.quota ? { quota: deps.quota } : {}),
+    ...(deps.recipientDomains ? { recipientDomains: deps.recipientDomains } : {}),
     ...(settings.configurationSet ? { configurationSet: settings.configurationSet } : {}),
   });
   const gate = {
     hostname: settings.hostname,
     maxMessageBytes: settings.maxMessageBytes,
     maxErrorsPerSession: settings.maxErrorsPerSession,
+    maxSessionMs: settings.maxSessionMs,
     onTooManyErrors: () => deps.log.info({ event: 'too-many-errors' }, 'session closed: too many errors'),
   };
   const common = {

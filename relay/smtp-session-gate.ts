@@ -10,6 +10,8 @@ export interface SessionGateOptions {
   readonly maxErrorsPerSession: number;
   /** Called once when a session is closed for too many errors. */
   readonly onTooManyErrors?: (connection: SmtpConnectionInternals) => void;
+  /** Longest a session may last, idle or not (`421 4.4.2` after). */
+  readonly maxSessionMs: number;
   /** True once the service is shutting down: no new transaction may start. */
   readonly isDraining: () => boolean;
 }

@@ -1,20 +1,34 @@
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { parseMailAddress, transportAddress } from '../lambda/mail-address.ts';
-import { PolicyUnavailableError, type PolicyClient, type UserProfile } from '../lambda/policy-contract.ts';
+import type { PolicyClient, UserProfile } from '../lambda/policy-contract.ts';
+import type { ClientAuthentication } from './client-authentication.ts';
+import type { ClientConnections } from './client-connections.ts';
+import { buildHeaderSection, claimedSenders, isClientSesDirective, parseHeaderSection } from './header-section.ts';
 import { readMessage, type MessageDefect } from './message-reader.ts';
+import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import { rejectUnacceptableRecipient } from './recipient-policy.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { SesSender } from './ses-sender.ts';
+import { requireOwnedSender } from './sender-ownership.ts';
+import { QuotaUnavailableError, type SendingLimits, type SendingQuota } from './sending-quota.ts';
 import { SmtpError } from './smtp-error.ts';
 import { traceHeader } from './trace-header.ts';
 
 export interface SubmissionHooksDeps {
   readonly hostname: string;
   readonly policy: PolicyClient;
+  readonly authentication: ClientAuthentication;
+  readonly connections: ClientConnections;
   readonly ses: SesSender;
   readonly log: RelayLog;
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
+  /** Absent: no per-user sending limits are counted. */
+  readonly quota?: SendingQuota;
+  /** Limits for users whose own settings name none. */
+  readonly defaultLimits: SendingLimits;
+  /** Absent: recipient domains are not looked up. */
+  readonly recipientDomains?: RecipientDomainCheck;
   /** Default SES configuration set, when the user has none of their own. */
   readonly configurationSet?: string;
 }
@@ -23,8 +37,7 @@ type Hooks = Required<Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onAuth
 
 /** MAIL parameters we offer; anything else is `555 5.5.4` (RFC 5321 4.1.1.11). */
 const MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'AUTH']);
-
-const INVALID_CREDENTIALS = '5.7.8 Error: authentication failed: authentication credentials invalid';
+const NO_PARAMETERS = new Set<string>();
 
 const DEFECT_REPLIES: Record<MessageDefect, SmtpError> = {
   'bare-lf': new SmtpError(550, '5.5.2', 'Message rejected: bare <LF> received', undefined, 'bare-lf'),
@@ -34,14 +47,20 @@ const DEFECT_REPLIES: Record<MessageDefect, SmtpError> = {
   'no-header-end': new SmtpError(550, '5.6.0', 'Message rejected: malformed header section', undefined, 'no-header-end'),
 };
 
+/** What the relay keeps about one session beyond smtp-server's own session object. */
+interface SessionState {
+  authFailures: number;
+}
+
 /**
  * smtp-server's hooks for the submission service: thin adapters that ask the
- * policy and the SES sender, and turn their verdicts into SMTP replies. The
- * protocol itself (state machine, TLS, SASL framing) is the library's, with our
- * session gate in front of it.
+ * policy, the limits and the SES sender, and turn their verdicts into SMTP
+ * replies. The protocol itself (state machine, TLS, SASL framing) is the
+ * library's, with our session gate in front of it.
  */
 export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   const { policy, ses, log } = deps;
+  const sessions = new Map<string, SessionState>();
 
   /** Runs an async hook and reports its outcome the way smtp-server wants it. */
   const settle = <T>(work: Promise<T>, callback: (error: Error | null, value?: T) => void): void => {
@@ -75,9 +94,42 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     return error;
   };
 
+  /** Runs a stage's check and logs its refusal, if any, before handing it on. */
+  const judged = async <T>(session: SMTPServerSession, stage: string, fields: Record<string, unknown>, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      throw error instanceof SmtpError ? refuse(session, stage, error, fields) : error;
+    }
+  };
+
+  const limitsOf = (user: UserProfile): SendingLimits => ({ ...deps.defaultLimits, ...user.limits });
+
+  /** Counts against a sending limit; a counter that cannot be reached lets the mail through (logged). */
+  const admit = async (session: SMTPServerSession, count: (quota: SendingQuota) => Promise<void>) => {
+    if (!deps.quota) return;
+    try {
+      await count(deps.quota);
+    } catch (error) {
+      if (!(error instanceof QuotaUnavailableError)) throw error;
+      log.error({ event: 'quota-unavailable', session: session.id, login: loginOf(session), cause: String(error.cause) }, 'sending quota unavailable, mail let through');
+    }
+  };
+
   return {
     onConnect(session, callback) {
-      log.info({ event: 'connect', session: session.id, client: session.remoteAddress, port: session.localPort }, 'connect');
+      const fields = { session: session.id, client: session.remoteAddress, port: session.localPort };
+      const refusal =
+        deps.authentication.refuseConnection(session.remoteAddress) ??
+        (deps.connections.admit(session.remoteAddress)
+          ? undefined
+          : new SmtpError(421, '4.7.0', `${deps.hostname} Error: too many connections from [${session.remoteAddress}]`, undefined, 'connections-per-client'));
+      if (refusal) {
+        callback(refuse(session, 'CONNECT', refusal));
+        return;
+      }
+      sessions.set(session.id, { authFailures: 0 });
+      log.info({ event: 'connect', ...fields }, `connect from [${session.remoteAddress}]`);
       // Before TLS, AUTH is neither offered nor accepted (the session gate answers 530).
       if (!session.secure) session.disabledCommands = ['AUTH'];
       callback();
@@ -91,34 +143,17 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     },
 
     onAuth(auth, session, callback) {
+      const state = sessions.get(session.id) ?? { authFailures: 0 };
       const work = async () => {
-        // RFC 4616: an authorization identity other than the login asks to act as
-        // someone else, which nobody may do here.
-        if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid) {
-          log.info({ event: 'auth-failed', session: session.id, client: session.remoteAddress, login: auth.username, reason: 'authzid' }, 'auth failed');
-          return { message: INVALID_CREDENTIALS, responseCode: 535 };
-        }
-        try {
-          const decision = await policy.decide({
-            action: 'authenticate',
-            login: auth.username ?? '',
-            password: auth.password ?? '',
-            clientAddress: session.remoteAddress,
-          });
-          if (decision.verdict === 'permit') {
-            log.info({ event: 'auth', session: session.id, client: session.remoteAddress, login: decision.user.login, method: auth.method }, 'authenticated');
-            return { user: decision.user };
-          }
-          log.info({ event: 'auth-failed', session: session.id, client: session.remoteAddress, login: auth.username, method: auth.method }, 'auth failed');
-          return { message: INVALID_CREDENTIALS, responseCode: 535 };
-        } catch (error) {
-          if (error instanceof PolicyUnavailableError) {
-            throw refuse(session, 'AUTH', new SmtpError(454, '4.7.0', 'Temporary authentication failure', error.cause, 'auth-unavailable'));
-          }
-          throw error;
-        }
+        const response = await deps.authentication.authenticate(auth, {
+          sessionId: session.id,
+          clientAddress: session.remoteAddress,
+          failuresSoFar: state.authFailures,
+        });
+        if (!response.user) state.authFailures++;
+        return response;
       };
-      settle(work(), callback);
+      settle(judged(session, 'AUTH', { login: auth.username }, work), callback);
     },
 
     onMailFrom(address, session, callback) {
@@ -126,8 +161,15 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     },
 
     onRcptTo(address, session, callback) {
-      const refusal = rejectUnacceptableRecipient(address.address) ?? rejectParameters(address, new Set(), 'RCPT');
-      callback(refusal ? refuse(session, 'RCPT', refusal, envelopeFields(session, address.address)) : null);
+      const fields = envelopeFields(session, address.address);
+      const work = async () => {
+        const refusal = rejectUnacceptableRecipient(address.address) ?? rejectParameters(address, NO_PARAMETERS, 'RCPT');
+        if (refusal) throw refusal;
+        const domain = transportAddress(address.address)?.split('@')[1];
+        const unknownDomain = domain ? await deps.recipientDomains?.check(address.address, domain) : undefined;
+        if (unknownDomain) throw unknownDomain;
+      };
+      settle(judged(session, 'RCPT', fields, work), callback);
     },
 
     onData(stream, session, callback) {
@@ -135,31 +177,42 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     },
 
     onClose(session) {
-      log.info({ event: 'disconnect', session: session.id, client: session.remoteAddress, login: loginOf(session) }, 'disconnect');
+      if (sessions.delete(session.id)) {
+        deps.connections.release(session.remoteAddress);
+        log.info({ event: 'disconnect', session: session.id, client: session.remoteAddress, login: loginOf(session) }, 'disconnect');
+      }
     },
   };
 
   async function checkSender(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     const user = session.user as UserProfile;
-    const parameters = rejectParameters(address, MAIL_PARAMETERS, 'MAIL');
-    if (parameters) throw refuse(session, 'MAIL', parameters, envelopeFields(session, undefined, address.address));
-    if (address.address === '') return; // RFC 6409 3.2: the null sender is every user's.
+    await judged(session, 'MAIL', envelopeFields(session, undefined, address.address), async () => {
+      const parameters = rejectParameters(address, MAIL_PARAMETERS, 'MAIL');
+      if (parameters) throw parameters;
+      // RFC 6409 3.2: the null sender is every user's.
+      if (address.address !== '') await requireOwnedSender(policy, user.login, address.address, 'envelope');
+      await admit(session, (quota) => quota.admitMessage(user.login, limitsOf(user)));
+    });
+  }
 
-    const parsed = parseMailAddress(address.address);
-    if (!parsed.ok && parsed.problem === 'non-ascii-local-part') {
-      throw refuse(session, 'MAIL', new SmtpError(553, '5.6.7', `<${address.address}>: Sender address rejected: non-ASCII local part requires SMTPUTF8, which is not offered`, undefined, 'sender-smtputf8'), envelopeFields(session, undefined, address.address));
+  /**
+   * The header section as it will leave: the From and Sender mailboxes must be
+   * the user's too, and the client's X-SES-* directives are dropped.
+   */
+  async function checkedHeader(header: Buffer, session: SMTPServerSession): Promise<Buffer> {
+    const fields = parseHeaderSection(header);
+    const claims = claimedSenders(fields);
+    if (!claims.ok) {
+      throw new SmtpError(550, '5.6.0', `Message rejected: ${claims.problem}`, undefined, 'bad-sender-header');
     }
-    const notOwned = new SmtpError(553, '5.7.1', `<${address.address}>: Sender address rejected: not owned by user ${user.login}`, undefined, 'sender-not-owned');
-    if (!parsed.ok) throw refuse(session, 'MAIL', notOwned, envelopeFields(session, undefined, address.address));
-    try {
-      const decision = await policy.decide({ action: 'authorizeSender', login: user.login, sender: parsed.address });
-      if (decision.verdict === 'reject') throw refuse(session, 'MAIL', notOwned, envelopeFields(session, undefined, address.address));
-    } catch (error) {
-      if (error instanceof PolicyUnavailableError) {
-        throw refuse(session, 'MAIL', new SmtpError(454, '4.7.0', 'Temporary failure checking the sender, try again later', error.cause, 'sender-unavailable'), envelopeFields(session, undefined, address.address));
-      }
-      throw error;
+    const user = session.user as UserProfile;
+    const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    const owned = mailFrom ? [parseMailAddress(mailFrom)].flatMap((parsed) => (parsed.ok ? [parsed.address] : [])) : [];
+    for (const claim of claims.claims) {
+      owned.push(await requireOwnedSender(policy, user.login, claim.address, claim.field, owned));
     }
+    const kept = fields.filter((field) => !isClientSesDirective(field));
+    return kept.length === fields.length ? header : buildHeaderSection(kept, header);
   }
 
   async function relayMessage(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
@@ -167,33 +220,33 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     const message = await readMessage(stream, { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes });
     const fields = envelopeFields(session);
     // smtp-server answers an oversized message 552 itself (rejectOversized); it must not be sent.
-    if (stream.sizeExceeded) throw refuse(session, 'DATA', new SmtpError(552, '5.3.4', 'Message size exceeds fixed maximum message size', undefined, 'too-big'), fields);
+    if (stream.sizeExceeded) {
+      throw refuse(session, 'DATA', new SmtpError(552, '5.3.4', 'Message size exceeds fixed maximum message size', undefined, 'too-big'), fields);
+    }
     if (message.defect) throw refuse(session, 'DATA', DEFECT_REPLIES[message.defect], fields);
 
     const user = session.user as UserProfile;
     const envelope = session.envelope;
     const mailFrom = envelope.mailFrom ? envelope.mailFrom.address : '';
     const recipients = envelope.rcptTo.map((rcpt) => transportAddress(rcpt.address) ?? rcpt.address);
-    const trace = traceHeader({ hostname: deps.hostname, session, date: new Date() });
-    const raw = Buffer.concat([trace, message.header, ...message.body]);
     const configurationSet = user.configurationSet ?? deps.configurationSet;
-    try {
+    return judged(session, 'DATA', { ...fields, size: message.size }, async () => {
+      const header = await checkedHeader(message.header, session);
+      await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
+      const trace = traceHeader({ hostname: deps.hostname, session, date: new Date() });
       const messageId = await ses.send({
         ...(mailFrom ? { from: transportAddress(mailFrom) ?? mailFrom } : {}),
         recipients,
-        raw,
+        raw: Buffer.concat([trace, header, ...message.body]),
         ...(configurationSet ? { configurationSet } : {}),
         ...(user.messageTags ? { tags: user.messageTags } : {}),
       });
       log.info(
-        { event: 'sent', ...fields, size: message.size, sesMessageId: messageId, ms: Math.round(performance.now() - started) },
+        { event: 'sent', session: session.id, client: session.remoteAddress, login: user.login, ...fields, size: message.size, sesMessageId: messageId, ms: Math.round(performance.now() - started) },
         `sent: from=<${mailFrom}> nrcpt=${recipients.length} size=${message.size} ses=${messageId}`,
       );
       return messageId;
-    } catch (error) {
-      if (error instanceof SmtpError) throw refuse(session, 'DATA', error, { ...fields, size: message.size });
-      throw error;
-    }
+    });
   }
 }
 

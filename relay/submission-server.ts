@@ -30,6 +30,12 @@ export class SubmissionServer extends SMTPServer {
     connection.on('error', (error) => server._onError(error));
     connection.on('connect', (info) => server._onClientConnect(info));
     installSessionGate(connection, this.gate);
+    const sessionLimit = setTimeout(
+      () => connection.send(421, `4.4.2 ${this.gate.hostname} Error: session time limit exceeded`),
+      this.gate.maxSessionMs,
+    );
+    sessionLimit.unref();
+    socket.once('close', () => clearTimeout(sessionLimit));
     connection._setListeners(() => {
       const { maxClients } = server.options;
       if (this.draining) {

@@ -4,13 +4,15 @@ import { createPolicyHandler } from '../../lambda/policy-handler.ts';
 import type { PolicyClient } from '../../lambda/policy-contract.ts';
 import { UserStore } from '../../lambda/user-store.ts';
 import { createLambdaClient, createSesClient, type AwsTarget } from '../aws-clients.ts';
+import { CachingPolicyClient } from '../caching-policy-client.ts';
 import { DirectPolicyClient } from '../direct-policy-client.ts';
 import { LambdaPolicyClient } from '../lambda-policy-client.ts';
-import { parseRelayEnv, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
+import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
 import { createRelayLog, type RelayLog } from '../relay-log.ts';
 import { startRelay, type RunningRelay } from '../relay-server.ts';
 import { SesSender } from '../ses-sender.ts';
-import { LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
+import { SendingQuota } from '../sending-quota.ts';
+import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { startLocalLambdaEndpoint, type LocalLambdaEndpoint } from './lambda-endpoint.ts';
 import { startLocalSesEndpoint, type LocalSesEndpoint } from './ses-endpoint.ts';
 import { ensureSelfSignedCertificate } from './self-signed-certificate.ts';
@@ -31,6 +33,18 @@ export interface LocalStackOptions {
   /** Keep DynamoDB data in memory only (tests that need no restart). */
   readonly dynamoInMemory?: boolean;
   readonly log?: RelayLog;
+  /**
+   * Wraps the policy client beneath the relay's permit cache, so the wrapper sees
+   * exactly the calls that reach the policy (tests and the benchmark count them).
+   */
+  readonly wrapPolicy?: (policy: PolicyClient) => PolicyClient;
+  /**
+   * Use these stand-ins instead of starting them here (the SES one started here
+   * then idles): the benchmark runs them in a process of their own, so that the
+   * relay's CPU and memory figures hold the relay only.
+   */
+  readonly sesEndpoint?: string;
+  readonly dynamoEndpoint?: string;
 }
 
 export interface LocalStack {
@@ -53,6 +67,9 @@ const LOCAL_DEFAULTS = {
   SUBMISSION_PORT: '2587',
   SUBMISSIONS_PORT: '2465',
   RELAY_HOSTNAME: 'localhost',
+  // No Internet DNS to ask on a machine that may be offline; tests turn it on
+  // against their own DNS server.
+  RECIPIENT_DOMAIN_CHECK: 'off',
 };
 
 /**
@@ -72,7 +89,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 
   try {
-    const dynamo = await startEmbeddedDynamoDb(options.dynamoInMemory ? undefined : options.dataDir);
+    const dynamo = options.dynamoEndpoint
+      ? { endpoint: options.dynamoEndpoint, close: async () => undefined }
+      : await startEmbeddedDynamoDb(options.dynamoInMemory ? undefined : options.dataDir);
     closers.push(() => dynamo.close());
     const store = new UserStore(localDynamoDbClient(dynamo.endpoint), LOCAL_USERS_TABLE);
     await store.ensureTable();
@@ -86,15 +105,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (options.policyTransport === 'lambda') {
       lambda = await startLocalLambdaEndpoint({ handler, functionName: 'relay-policy' });
       closers.push(() => lambda!.close());
-      policy = new LambdaPolicyClient(createLambdaClient(localTarget(lambda.url), 5_000), 'relay-policy');
+      policy = new LambdaPolicyClient(createLambdaClient(localTarget(lambda.url), settings.POLICY_TIMEOUT_SECONDS * 1000), 'relay-policy');
     }
+    if (options.wrapPolicy) policy = options.wrapPolicy(policy);
+    const cache = new CachingPolicyClient(policy, { ttlMs: settings.POLICY_CACHE_SECONDS * 1000 });
 
     const certificate = await ensureSelfSignedCertificate(options.dataDir, settings.RELAY_HOSTNAME);
-    const sender = new SesSender(createSesClient(localTarget(ses.url), settings.SES_TIMEOUT_SECONDS * 1000), {
+    const sender = new SesSender(createSesClient(localTarget(options.sesEndpoint ?? ses.url), settings.SES_TIMEOUT_SECONDS * 1000), {
       throttleRetries: settings.SES_THROTTLE_RETRIES,
       throttleBackoffMs: 200,
     });
-    const relay = await startRelay(relaySettingsFrom(settings, certificate), { policy, ses: sender, log });
+    const quota = new SendingQuota(localDynamoDbClient(dynamo.endpoint), LOCAL_COUNTERS_TABLE);
+    await quota.ensureTable();
+    const recipientDomains = recipientDomainCheckFrom(settings);
+    const relay = await startRelay(relaySettingsFrom(settings, certificate), {
+      policy: cache,
+      ses: sender,
+      log,
+      quota,
+      ...(recipientDomains ? { recipientDomains } : {}),
+    });
 
     return {
       relay,

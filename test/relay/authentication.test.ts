@@ -151,7 +151,8 @@ describe('authentication (SMTP.md "Authentication")', () => {
 describe('authentication when the policy backend fails (Lambda Invoke path)', () => {
   let relay: TestRelay;
   before(async () => {
-    relay = await startTestRelay({ policyTransport: 'lambda' });
+    // A hanging function must hit the relay's own Invoke timeout well within the test's patience.
+    relay = await startTestRelay({ policyTransport: 'lambda', env: { POLICY_TIMEOUT_SECONDS: '1' } });
     await relay.addUser(USER, PASSWORD);
   });
   after(() => relay.close());
@@ -162,14 +163,17 @@ describe('authentication when the policy backend fails (Lambda Invoke path)', ()
     smtp.close();
   });
 
-  for (const fault of ['function-error', 'throttle'] as const) {
+  for (const fault of ['function-error', 'throttle', 'timeout', 'hang'] as const) {
     test(`a Lambda ${fault} is 454 4.7.0 Temporary authentication failure`, async () => {
+      // A user of its own: a login that succeeded before would be answered from the relay's cache.
+      const login = `${fault}@example.org`;
+      await relay.addUser(login, PASSWORD);
       relay.stack.lambda!.faults.arm(fault, 2);
       const smtp = await secureEhlo(relay);
-      assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).text, '454 4.7.0 Temporary authentication failure');
+      assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(login, PASSWORD)}`)).text, '454 4.7.0 Temporary authentication failure');
       relay.stack.lambda!.faults.clear();
       // The client retries and gets in.
-      assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD)}`)).code, 235);
+      assert.equal((await smtp.command(`AUTH PLAIN ${plainToken(login, PASSWORD)}`)).code, 235);
       smtp.close();
     });
   }

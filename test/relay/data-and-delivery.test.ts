@@ -38,7 +38,7 @@ describe('DATA and delivery (SMTP.md "DATA and delivery")', () => {
       raw,
     });
     transport.close();
-    const id = queuedId(info.response);
+    const id = queuedId(info.response ?? '');
     assert.ok(id, info.response);
     const message = (await relay.outbox()).find((m) => m.id === id);
     assert.ok(message, 'in the outbox under the id the client was told');
@@ -52,12 +52,12 @@ describe('DATA and delivery (SMTP.md "DATA and delivery")', () => {
     const transport = relay.transport({ user: USER, pass: PASSWORD }, { implicitTls: true });
     const info = await transport.sendMail({ from: USER, to: 'someone@example.net', subject: 'via 465', text: 'hi' });
     transport.close();
-    assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
+    assert.match(info.response ?? '', /^250 2\.0\.0 Ok: queued as /);
   });
 
   test('the trace header names the relay and the session, and no recipient', async () => {
     const smtp = await connectAuthenticated(relay, USER, PASSWORD);
-    const reply = await transaction(smtp, ['secret-bcc@example.net'], 'Subject: t\r\n\r\nbody\r\n.\r\n');
+    const reply = await transaction(smtp, ['secret-bcc@example.net'], 'From: john@example.org\r\nSubject: t\r\n\r\nbody\r\n.\r\n');
     smtp.close();
     const message = (await relay.outbox()).find((m) => m.id === queuedId(reply.text));
     const trace = message!.raw.subarray(0, message!.raw.length - withoutTraceHeader(message!.raw).length).toString();
@@ -67,10 +67,10 @@ describe('DATA and delivery (SMTP.md "DATA and delivery")', () => {
 
   test('dot-unstuffing only: a line of one dot inside the body survives as sent', async () => {
     const smtp = await connectAuthenticated(relay, USER, PASSWORD);
-    const reply = await transaction(smtp, ['a@example.net'], 'Subject: dots\r\n\r\n..\r\n...x\r\n.\r\n');
+    const reply = await transaction(smtp, ['a@example.net'], 'From: john@example.org\r\nSubject: dots\r\n\r\n..\r\n...x\r\n.\r\n');
     smtp.close();
     const message = (await relay.outbox()).find((m) => m.id === queuedId(reply.text));
-    assert.equal(withoutTraceHeader(message!.raw).toString(), 'Subject: dots\r\n\r\n.\r\n..x\r\n');
+    assert.equal(withoutTraceHeader(message!.raw).toString(), 'From: john@example.org\r\nSubject: dots\r\n\r\n.\r\n..x\r\n');
   });
 
   for (const [name, body, expected] of [
@@ -109,7 +109,7 @@ describe('DATA and delivery (SMTP.md "DATA and delivery")', () => {
     const smtp = await connectAuthenticated(relay, USER, PASSWORD);
     const reply = await transaction(smtp, ['a@example.net'], `Subject: long\r\n\r\n${'x'.repeat(999)}\r\n.\r\n`);
     assert.match(reply.text, /^550 5\.5\.2 .*998/);
-    const ok = await transaction(smtp, ['a@example.net'], `Subject: long\r\n\r\n${'x'.repeat(998)}\r\n.\r\n`);
+    const ok = await transaction(smtp, ['a@example.net'], `From: john@example.org\r\nSubject: long\r\n\r\n${'x'.repeat(998)}\r\n.\r\n`);
     assert.match(ok.text, /^250 /, 'exactly 998 is fine');
     smtp.close();
     assert.equal((await relay.outbox()).length, before + 1);
@@ -122,7 +122,7 @@ describe('DATA and delivery (SMTP.md "DATA and delivery")', () => {
     const reply = await transaction(smtp, ['a@example.net'], `Subject: big\r\n\r\n${line.repeat(2000)}.\r\n`);
     assert.equal(reply.text, '552 5.3.4 Message size exceeds fixed maximum message size');
     assert.equal((await smtp.command('NOOP')).code, 250);
-    const ok = await transaction(smtp, ['a@example.net'], 'Subject: small\r\n\r\nfine\r\n.\r\n');
+    const ok = await transaction(smtp, ['a@example.net'], 'From: john@example.org\r\nSubject: small\r\n\r\nfine\r\n.\r\n');
     assert.match(ok.text, /^250 /);
     smtp.close();
     assert.equal((await relay.outbox()).length, before + 1);
@@ -138,7 +138,7 @@ describe('DATA and delivery (SMTP.md "DATA and delivery")', () => {
 
   test('an internationalised recipient domain reaches SES as its A-label', async () => {
     const smtp = await connectAuthenticated(relay, USER, PASSWORD);
-    const reply = await transaction(smtp, ['Someone@Bücher.example'], 'Subject: idn\r\n\r\nx\r\n.\r\n');
+    const reply = await transaction(smtp, ['Someone@Bücher.example'], 'From: john@example.org\r\nSubject: idn\r\n\r\nx\r\n.\r\n');
     smtp.close();
     const message = (await relay.outbox()).find((m) => m.id === queuedId(reply.text));
     assert.deepEqual(message?.meta.destinations, ['Someone@xn--bcher-kva.example']);
@@ -168,7 +168,7 @@ describe('SES failures reach the client as the right reply', () => {
       relay.stack.ses.faults.arm(fault);
       try {
         const smtp = await connectAuthenticated(relay, USER, PASSWORD);
-        const reply = await transaction(smtp, ['a@example.net'], 'Subject: x\r\n\r\nx\r\n.\r\n');
+        const reply = await transaction(smtp, ['a@example.net'], 'From: john@example.org\r\nSubject: x\r\n\r\nx\r\n.\r\n');
         assert.match(reply.text, expected);
         smtp.close();
       } finally {
@@ -182,11 +182,77 @@ describe('SES failures reach the client as the right reply', () => {
     const before = relay.stack.ses.stats();
     relay.stack.ses.faults.arm('throttle', 1);
     const smtp = await connectAuthenticated(relay, USER, PASSWORD);
-    const reply = await transaction(smtp, ['a@example.net'], 'Subject: retried\r\n\r\nx\r\n.\r\n');
+    const reply = await transaction(smtp, ['a@example.net'], 'From: john@example.org\r\nSubject: retried\r\n\r\nx\r\n.\r\n');
     smtp.close();
     assert.match(reply.text, /^250 2\.0\.0 Ok: queued as /);
     const after = relay.stack.ses.stats();
     assert.equal(after.accepted, before.accepted + 1);
     assert.equal(after.requests, before.requests + 2);
+  });
+});
+
+describe('header senders and client SES directives (issue: hostile input)', () => {
+  let relay: TestRelay;
+  before(async () => {
+    relay = await startTestRelay();
+    await relay.addUser(USER, PASSWORD, ['sales@example.org']);
+    await relay.addUser('mary@example.org', 'another good password');
+  });
+  after(() => relay.close());
+
+  const send = async (header: string, from = USER) => {
+    const smtp = await connectAuthenticated(relay, USER, PASSWORD);
+    const reply = await transaction(smtp, ['a@example.net'], `${header}\r\nbody\r\n.\r\n`, from);
+    smtp.close();
+    return reply.text;
+  };
+
+  test('a From header the user owns passes, display name, case and all', async () => {
+    assert.match(await send('From: "John Doe" <John@Example.org>\r\nSubject: x\r\n'), /^250 /);
+    assert.match(await send('From: Sales <sales@example.org>\r\nSubject: x\r\n'), /^250 /);
+    assert.match(await send('From: john@example.org, sales@example.org\r\nSender: john@example.org\r\n'), /^250 /);
+  });
+
+  test("a forged From header is 553 5.7.1 even when MAIL FROM is the user's own", async () => {
+    assert.equal(
+      await send('From: Mary <mary@example.org>\r\nSubject: forged\r\n'),
+      `553 5.7.1 <mary@example.org>: From header address rejected: not owned by user ${USER}`,
+    );
+    assert.match(await send('From: john@example.org, mary@example.org\r\n'), /^553 5\.7\.1 <mary@example\.org>: From header/);
+    assert.match(await send('From: =?utf-8?q?John?= <mary@example.org>\r\n'), /^553 5\.7\.1 /);
+    assert.match(await send('From:\r\n mary@example.org\r\n'), /^553 5\.7\.1 /, 'folded');
+  });
+
+  test('a forged Sender header is 553 5.7.1', async () => {
+    assert.equal(
+      await send('From: john@example.org\r\nSender: mary@example.org\r\n'),
+      `553 5.7.1 <mary@example.org>: Sender header address rejected: not owned by user ${USER}`,
+    );
+  });
+
+  test('no From, two From fields, or an unreadable one is 550 5.6.0', async () => {
+    assert.equal(await send('Subject: no from\r\n'), '550 5.6.0 Message rejected: no From header');
+    assert.equal(await send('From: john@example.org\r\nFROM: john@example.org\r\n'), '550 5.6.0 Message rejected: more than one From header');
+    assert.equal(await send('From: \r\n'), '550 5.6.0 Message rejected: unreadable From header');
+  });
+
+  test('nothing refused reaches SES', async () => {
+    const before = relay.stack.ses.stats().accepted;
+    await send('From: mary@example.org\r\n');
+    assert.equal(relay.stack.ses.stats().accepted, before);
+  });
+
+  test('client X-SES-* headers are removed, everything else stays byte for byte', async () => {
+    const header =
+      'From: john@example.org\r\nX-SES-CONFIGURATION-SET: other-teams-set\r\nSubject: directives\r\n' +
+      'x-ses-message-tags: team=other\r\nX-SES-SOURCE-ARN:\r\n arn:aws:ses:us-east-1:123456789012:identity/other.example\r\nX-Mailer: test\r\n';
+    const text = await send(header);
+    const id = queuedId(text);
+    const message = (await relay.outbox()).find((m) => m.id === id);
+    assert.equal(
+      withoutTraceHeader(message!.raw).toString(),
+      'From: john@example.org\r\nSubject: directives\r\nX-Mailer: test\r\n\r\nbody\r\n',
+    );
+    assert.equal(message!.meta.configurationSet, undefined);
   });
 });

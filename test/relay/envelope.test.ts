@@ -131,7 +131,7 @@ describe('envelope (SMTP.md "Envelope")', () => {
     for (let i = 1; i <= 50; i++) assert.equal((await smtp.command(`RCPT TO:<r${i}@example.net>`)).code, 250);
     assert.equal((await smtp.command('RCPT TO:<r51@example.net>')).text, '452 4.5.3 Error: too many recipients');
     assert.equal((await smtp.command('DATA')).code, 354);
-    smtp.write('Subject: fifty\r\n\r\nhello\r\n.\r\n');
+    smtp.write('From: john@example.org\r\nSubject: fifty\r\n\r\nhello\r\n.\r\n');
     const reply = await smtp.read();
     assert.match(reply.text, /^250 2\.0\.0 Ok: queued as /);
     const id = reply.text.split(' ').pop();

@@ -56,6 +56,13 @@ export async function startTestRelay(
       SUBMISSION_PORT: '0',
       SUBMISSIONS_PORT: '0',
       RELAY_HOSTNAME: 'relay.test',
+      // Every test client comes from 127.0.0.1: the abuse limits would make
+      // unrelated tests wait for each other's failures. The abuse-limit tests
+      // set them back.
+      AUTH_PENALTY_BASE_MS: '0',
+      AUTH_REFUSE_ADDRESS_AFTER: '100000',
+      AUTH_REFUSE_LOGIN_AFTER: '100000',
+      MAX_CONNECTIONS_PER_CLIENT: '100000',
       ...options.env,
     },
   });

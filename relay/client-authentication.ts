@@ -1,0 +1,92 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse } from 'smtp-server';
+import { parseMailAddress } from '../lambda/mail-address.ts';
+import { PolicyUnavailableError, type PolicyClient } from '../lambda/policy-contract.ts';
+import type { AuthPenalty } from './auth-penalty.ts';
+import type { RelayLog } from './relay-log.ts';
+import { SmtpError } from './smtp-error.ts';
+
+export interface ClientAuthenticationOptions {
+  readonly hostname: string;
+  readonly policy: PolicyClient;
+  readonly penalty: AuthPenalty;
+  readonly log: RelayLog;
+  /** Failed AUTHs one session may make before it is closed. */
+  readonly maxFailuresPerSession: number;
+}
+
+/** Who is asking, for the log and the penalty. */
+export interface AuthAttempt {
+  readonly sessionId: string;
+  readonly clientAddress: string;
+  /** Failed AUTHs earlier in this session. */
+  readonly failuresSoFar: number;
+}
+
+const INVALID_CREDENTIALS = '5.7.8 Error: authentication failed: authentication credentials invalid';
+
+/**
+ * Decides one AUTH for the front end: asks the policy, slows down and then
+ * refuses guessers (see AuthPenalty), and turns the outcome into what
+ * smtp-server expects. Every failure, whatever its cause, gets the one 535
+ * text, so the client learns nothing about which part was wrong.
+ */
+export class ClientAuthentication {
+  constructor(private readonly options: ClientAuthenticationOptions) {}
+
+  /** A connection from an address that has failed too often is refused at once. */
+  refuseConnection(clientAddress: string): SmtpError | undefined {
+    return this.options.penalty.refusesAddress(clientAddress) ? this.tooManyFailures(clientAddress) : undefined;
+  }
+
+  async authenticate(auth: SMTPServerAuthentication, attempt: AuthAttempt): Promise<SMTPServerAuthenticationResponse> {
+    const { policy, penalty, log } = this.options;
+    const login = loginKey(auth.username ?? '');
+    if (attempt.failuresSoFar >= this.options.maxFailuresPerSession) {
+      throw new SmtpError(421, '4.7.0', `${this.options.hostname} Error: too many failed authentications`, undefined, 'auth-session-limit');
+    }
+    if (penalty.refusesAddress(attempt.clientAddress)) throw this.tooManyFailures(attempt.clientAddress);
+    if (penalty.refusesLogin(login)) {
+      throw new SmtpError(454, '4.7.0', 'Too many authentication failures for this login, try again later', undefined, 'auth-login-penalty');
+    }
+
+    const fields = { session: attempt.sessionId, client: attempt.clientAddress, login, method: auth.method };
+    const fail = async (reason: string) => {
+      const delayMs = penalty.recordFailure(attempt.clientAddress, login);
+      log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]`);
+      await sleep(delayMs);
+      return { message: INVALID_CREDENTIALS, responseCode: 535 };
+    };
+
+    // RFC 4616: an authorization identity other than the login asks to act as
+    // someone else, which nobody may do here.
+    if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid) return fail('authzid');
+    try {
+      const decision = await policy.decide({
+        action: 'authenticate',
+        login: auth.username ?? '',
+        password: auth.password ?? '',
+        clientAddress: attempt.clientAddress,
+      });
+      if (decision.verdict === 'reject') return fail(decision.detail ?? decision.reason);
+      penalty.recordSuccess(login);
+      log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login}`);
+      return { user: decision.user };
+    } catch (error) {
+      if (error instanceof PolicyUnavailableError) {
+        throw new SmtpError(454, '4.7.0', 'Temporary authentication failure', error.cause, 'auth-unavailable');
+      }
+      throw error;
+    }
+  }
+
+  private tooManyFailures(clientAddress: string): SmtpError {
+    return new SmtpError(421, '4.7.0', `${this.options.hostname} Error: too many authentication failures from [${clientAddress}], try again later`, undefined, 'auth-address-penalty');
+  }
+}
+
+/** The login as the penalty counts it: canonical when it is an address, so case tricks count as one. */
+function loginKey(username: string): string {
+  const parsed = parseMailAddress(username);
+  return parsed.ok ? parsed.address : username.toLowerCase();
+}
