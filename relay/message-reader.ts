@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 
 /** What makes a message unfit to leave the relay, found while it is read. */
-export type MessageDefect = 'bare-cr' | 'bare-lf' | 'long-line' | 'header-too-long' | 'no-header-end';
+export type MessageDefect = 'bare-cr' | 'bare-lf' | 'long-line' | 'header-too-long';
 
 export interface ReceivedMessage {
   /** The header section, up to and including the empty line that ends it. */
@@ -31,7 +31,7 @@ const HEADER_END = Buffer.from('\r\n\r\n');
  * - a bare CR or bare LF (SMTP smuggling, CVE-2023-51764 class: a peer that
  *   reads a bare LF as a line end could see a message end we did not);
  * - a line over 998 characters, which SES refuses after the fact;
- * - a header section that does not end, or is too large to judge.
+ * - a header section too large to judge.
  *
  * It always drains the stream, so that the session can answer and go on.
  * The scans use Buffer.indexOf, so a 40 MB body costs a few native passes.
@@ -73,6 +73,7 @@ export async function readMessage(stream: Readable, limits: MessageReaderLimits)
       const headerLength = end === 0 ? 2 : end + 4;
       header = joined.subarray(0, headerLength);
       if (headerLength < joined.length) body.push(joined.subarray(headerLength));
+      if (headerLength > limits.maxHeaderBytes) defect ??= 'header-too-long';
       headerParts = [];
     } else if (headerBytes > limits.maxHeaderBytes) {
       defect ??= 'header-too-long';

@@ -101,6 +101,9 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     size: settings.maxMessageBytes,
     rejectOversized: true,
     maxRecipients: settings.maxRecipients,
+    // RFC 5321 allows 512 octets a command line; RFC 4954 lets AUTH lines run to
+    // 12,288. Ours fit AUTH PLAIN with the longest password we accept.
+    maxCommandLength: 4096,
     authMethods: ['PLAIN', 'LOGIN'],
     hideENHANCEDSTATUSCODES: false,
     hideSMTPUTF8: true,

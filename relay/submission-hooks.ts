@@ -44,7 +44,6 @@ const DEFECT_REPLIES: Record<MessageDefect, SmtpError> = {
   'bare-cr': new SmtpError(550, '5.5.2', 'Message rejected: bare <CR> received', undefined, 'bare-cr'),
   'long-line': new SmtpError(550, '5.5.2', 'Message rejected: a line is longer than 998 characters (RFC 5322 2.1.1)', undefined, 'long-line'),
   'header-too-long': new SmtpError(552, '5.3.4', 'Message rejected: header section too large', undefined, 'header-too-long'),
-  'no-header-end': new SmtpError(550, '5.6.0', 'Message rejected: malformed header section', undefined, 'no-header-end'),
 };
 
 /** What the relay keeps about one session beyond smtp-server's own session object. */
@@ -89,7 +88,7 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         ...fields,
         ...(error.cause ? { cause: String(error.cause) } : {}),
       },
-      `reject: ${stage} from [${session.remoteAddress}]: ${error.responseCode} ${error.message}`,
+      `reject: ${stage} from [${session.remoteAddress}]: ${error.responseCode} ${error.message}; ${postfixEnvelope(fields)}`,
     );
     return error;
   };
@@ -267,4 +266,10 @@ function envelopeFields(session: SMTPServerSession, rcpt?: string, mailFrom?: st
     ...(from !== undefined ? { from } : {}),
     to: rcpt !== undefined ? [rcpt] : session.envelope.rcptTo.map((r) => r.address),
   };
+}
+
+/** The envelope the way Postfix's reject lines show it: `from=<a> to=<b>`. */
+function postfixEnvelope(fields: Record<string, unknown>): string {
+  const to = Array.isArray(fields.to) ? fields.to : [];
+  return [fields.from !== undefined ? `from=<${String(fields.from)}>` : '', ...to.map((rcpt) => `to=<${String(rcpt)}>`)].filter(Boolean).join(' ');
 }

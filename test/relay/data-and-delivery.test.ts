@@ -20,7 +20,7 @@ const queuedId = (text: string) => /^250 2\.0\.0 Ok: queued as (\S+)$/.exec(text
 describe('DATA and delivery (SMTP.md "DATA and delivery")', () => {
   let relay: TestRelay;
   before(async () => {
-    relay = await startTestRelay({ env: { MAX_MESSAGE_BYTES: '100000' } });
+    relay = await startTestRelay({ env: { MAX_MESSAGE_BYTES: '100000', MAX_HEADER_BYTES: '65536' } });
     await relay.addUser(USER, PASSWORD);
   });
   after(() => relay.close());
@@ -113,6 +113,14 @@ describe('DATA and delivery (SMTP.md "DATA and delivery")', () => {
     assert.match(ok.text, /^250 /, 'exactly 998 is fine');
     smtp.close();
     assert.equal((await relay.outbox()).length, before + 1);
+  });
+
+  test('a header section over MAX_HEADER_BYTES is 552 5.3.4 and not sent', async () => {
+    const smtp = await connectAuthenticated(relay, USER, PASSWORD);
+    const header = `From: john@example.org\r\n${'X-Filler: '.concat('z'.repeat(900), '\r\n').repeat(80)}`;
+    const reply = await transaction(smtp, ['a@example.net'], `${header}\r\nbody\r\n.\r\n`);
+    assert.equal(reply.text, '552 5.3.4 Message rejected: header section too large');
+    smtp.close();
   });
 
   test('a message over the size limit is read to its end, answered 552 5.3.4, not sent, and the session goes on', async () => {

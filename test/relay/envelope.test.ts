@@ -161,6 +161,13 @@ describe('envelope (SMTP.md "Envelope")', () => {
     smtp.close();
   });
 
+  test('an over-long command line closes the session with 421, nothing of it runs', async () => {
+    const smtp = await session();
+    const reply = await smtp.command(`MAIL FROM:<${'a'.repeat(5000)}@example.org>`);
+    assert.equal(reply.text, '421 4.7.0 relay.test Error: command line too long');
+    assert.equal(await smtp.waitClosed(), true);
+  });
+
   test('unknown commands are 500 5.5.2; known but not offered ones 502 5.5.1', async () => {
     const smtp = await session();
     assert.match((await smtp.command('FROBNICATE')).text, /^500 5\.5\.2 /);
