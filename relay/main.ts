@@ -21,6 +21,7 @@ import { CachingPolicyClient } from './caching-policy-client.ts';
 import { LambdaPolicyClient } from './lambda-policy-client.ts';
 import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom } from './relay-config.ts';
 import { createRelayLog } from './relay-log.ts';
+import { RelayMetrics } from './relay-metrics.ts';
 import { startRelay } from './relay-server.ts';
 import { SesSender } from './ses-sender.ts';
 import { SendingQuota } from './sending-quota.ts';
@@ -35,6 +36,8 @@ const awsEnv = z
     SES_REGION: z.string().min(1).optional(),
     HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     COUNTERS_TABLE: z.string().min(1).optional(),
+    METRICS_NAMESPACE: z.string().min(1).default('SubmissionRelay'),
+    STAGE: z.string().min(1).default('dev'),
   })
   .parse(process.env);
 
@@ -56,7 +59,13 @@ const ses = new SesSender(createSesClient({ region: awsEnv.SES_REGION ?? awsEnv.
 });
 const recipientDomains = recipientDomainCheckFrom(settings);
 if (!awsEnv.COUNTERS_TABLE) log.warn({ event: 'config' }, 'COUNTERS_TABLE is not set: per-user sending limits are not counted');
+const metrics = new RelayMetrics({
+  namespace: awsEnv.METRICS_NAMESPACE,
+  stage: awsEnv.STAGE,
+  write: (line) => process.stdout.write(`${line}\n`),
+});
 const relay = await startRelay(relaySettingsFrom(settings, tls), {
+  metrics,
   policy,
   ses,
   log,

@@ -6,6 +6,7 @@ import { ClientAuthentication } from './client-authentication.ts';
 import { ClientConnections } from './client-connections.ts';
 import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import type { RelayLog } from './relay-log.ts';
+import type { RelayMetrics } from './relay-metrics.ts';
 import type { SesSender } from './ses-sender.ts';
 import type { SendingLimits, SendingQuota } from './sending-quota.ts';
 import { createSubmissionHooks } from './submission-hooks.ts';
@@ -44,6 +45,7 @@ export interface RelayDeps {
   readonly quota?: SendingQuota;
   /** Recipient domain lookups; absent, domains are not checked. */
   readonly recipientDomains?: RecipientDomainCheck;
+  readonly metrics?: RelayMetrics;
 }
 
 export interface RunningRelay {
@@ -82,6 +84,7 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     defaultLimits: settings.defaultLimits,
     ...(deps.quota ? { quota: deps.quota } : {}),
     ...(deps.recipientDomains ? { recipientDomains: deps.recipientDomains } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(settings.configurationSet ? { configurationSet: settings.configurationSet } : {}),
   });
   const gate = {
@@ -129,12 +132,15 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
   const submissionPort = await listen(submission, settings.submissionPort);
   const submissionsPort = await listen(submissions, settings.submissionsPort);
 
+  const openSessions = () => servers.reduce((sum, server) => sum + server.connections.size, 0);
+  deps.metrics?.observeConnections(openSessions);
   return {
     submissionPort,
     submissionsPort,
-    connections: () => servers.reduce((sum, server) => sum + server.connections.size, 0),
+    connections: openSessions,
     async close(graceMs = 0) {
       await Promise.all(servers.map((server) => server.drain(graceMs)));
+      deps.metrics?.close();
     },
   };
 }

@@ -5,6 +5,7 @@ import type { ClientAuthentication } from './client-authentication.ts';
 import type { ClientConnections } from './client-connections.ts';
 import { buildHeaderSection, claimedSenders, isClientSesDirective, parseHeaderSection } from './header-section.ts';
 import { readMessage, type MessageDefect } from './message-reader.ts';
+import { METRIC, type RelayMetrics } from './relay-metrics.ts';
 import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import { rejectUnacceptableRecipient } from './recipient-policy.ts';
 import type { RelayLog } from './relay-log.ts';
@@ -31,6 +32,7 @@ export interface SubmissionHooksDeps {
   readonly recipientDomains?: RecipientDomainCheck;
   /** Default SES configuration set, when the user has none of their own. */
   readonly configurationSet?: string;
+  readonly metrics?: RelayMetrics;
 }
 
 type Hooks = Required<Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData' | 'onClose'>>;
@@ -75,6 +77,8 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   };
 
   const refuse = (session: SMTPServerSession, stage: string, error: SmtpError, fields: Record<string, unknown> = {}) => {
+    deps.metrics?.rejected(error.reason);
+    if (error.reason.startsWith('ses-')) deps.metrics?.count(METRIC.sesErrors);
     log.info(
       {
         event: 'reject',
@@ -149,7 +153,10 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
           clientAddress: session.remoteAddress,
           failuresSoFar: state.authFailures,
         });
-        if (!response.user) state.authFailures++;
+        if (!response.user) {
+          state.authFailures++;
+          deps.metrics?.count(METRIC.authFailures);
+        }
         return response;
       };
       settle(judged(session, 'AUTH', { login: auth.username }, work), callback);
@@ -233,6 +240,7 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
       const header = await checkedHeader(message.header, session);
       await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
       const trace = traceHeader({ hostname: deps.hostname, session, date: new Date() });
+      const sesStarted = performance.now();
       const messageId = await ses.send({
         ...(mailFrom ? { from: transportAddress(mailFrom) ?? mailFrom } : {}),
         recipients,
@@ -240,8 +248,11 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         ...(configurationSet ? { configurationSet } : {}),
         ...(user.messageTags ? { tags: user.messageTags } : {}),
       });
+      const sesMs = performance.now() - sesStarted;
+      deps.metrics?.count(METRIC.accepted);
+      deps.metrics?.sesLatency(sesMs);
       log.info(
-        { event: 'sent', session: session.id, client: session.remoteAddress, login: user.login, ...fields, size: message.size, sesMessageId: messageId, ms: Math.round(performance.now() - started) },
+        { event: 'sent', session: session.id, client: session.remoteAddress, login: user.login, ...fields, size: message.size, sesMessageId: messageId, ms: Math.round(performance.now() - started), sesMs: Math.round(sesMs) },
         `sent: from=<${mailFrom}> nrcpt=${recipients.length} size=${message.size} ses=${messageId}`,
       );
       return messageId;

@@ -9,6 +9,7 @@ import { DirectPolicyClient } from '../direct-policy-client.ts';
 import { LambdaPolicyClient } from '../lambda-policy-client.ts';
 import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
 import { createRelayLog, type RelayLog } from '../relay-log.ts';
+import type { RelayMetrics } from '../relay-metrics.ts';
 import { startRelay, type RunningRelay } from '../relay-server.ts';
 import { SesSender } from '../ses-sender.ts';
 import { SendingQuota } from '../sending-quota.ts';
@@ -33,6 +34,8 @@ export interface LocalStackOptions {
   /** Keep DynamoDB data in memory only (tests that need no restart). */
   readonly dynamoInMemory?: boolean;
   readonly log?: RelayLog;
+  /** Relay metrics (EMF); the local stack writes none unless given these. */
+  readonly metrics?: RelayMetrics;
   /**
    * Wraps the policy client beneath the relay's permit cache, so the wrapper sees
    * exactly the calls that reach the policy (tests and the benchmark count them).
@@ -124,6 +127,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       log,
       quota,
       ...(recipientDomains ? { recipientDomains } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
 
     return {

@@ -36,7 +36,7 @@ export interface TestRelay {
  * way `npm start` does, with the relay's log captured for the test.
  */
 export async function startTestRelay(
-  options: { env?: Record<string, string>; policyTransport?: LocalStackOptions['policyTransport'] } = {},
+  options: { env?: Record<string, string>; policyTransport?: LocalStackOptions['policyTransport']; metrics?: LocalStackOptions['metrics'] } = {},
 ): Promise<TestRelay> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'relay-test-'));
   const chunks: string[] = [];
@@ -50,6 +50,7 @@ export async function startTestRelay(
     dataDir,
     dynamoInMemory: true,
     policyTransport: options.policyTransport ?? 'direct',
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     log: createRelayLog('debug', capture),
     env: {
       RELAY_LISTEN: '127.0.0.1',
