@@ -6,11 +6,10 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   ResourceNotFoundException,
-  ScanCommand,
   UpdateItemCommand,
-  type AttributeValue,
+  paginateQuery,
+  paginateScan,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 
@@ -168,19 +167,11 @@ export class UserStore {
 
   async listUsers(): Promise<UserRecord[]> {
     const users: UserRecord[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await this.client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: 'sk = :profile',
-          ExpressionAttributeValues: { ':profile': { S: 'PROFILE' } },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) users.push(toUser(unmarshall(item)));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const pages = paginateScan(
+      { client: this.client },
+      { TableName: this.tableName, FilterExpression: 'sk = :profile', ExpressionAttributeValues: { ':profile': { S: 'PROFILE' } } },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) users.push(toUser(unmarshall(item)));
     return users.sort((a, b) => a.login.localeCompare(b.login));
   }
 
@@ -225,20 +216,16 @@ export class UserStore {
   /** Grants and aliases that point at `target` directly. */
   async sendersOf(target: string): Promise<SenderRecord[]> {
     const records: SenderRecord[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: OWNER_INDEX,
-          KeyConditionExpression: 'gsi1pk = :target',
-          ExpressionAttributeValues: { ':target': { S: `OWNER#${target}` } },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) records.push(toSender(unmarshall(item)));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        IndexName: OWNER_INDEX,
+        KeyConditionExpression: 'gsi1pk = :target',
+        ExpressionAttributeValues: { ':target': { S: `OWNER#${target}` } },
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) records.push(toSender(unmarshall(item)));
     return records;
   }
 

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { hashPassword } from '../../lambda/password-hash.ts';
+import type { AuthenticateDecision, AuthorizeSenderDecision } from '../../lambda/policy-contract.ts';
+import { createPolicyHandler } from '../../lambda/policy-handler.ts';
+import { MAX_ALIAS_DEPTH, UserStore } from '../../lambda/user-store.ts';
+import { localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../relay/local/embedded-dynamodb.ts';
+
+const PASSWORD = 'correct horse battery staple';
+const legacyFixtures = JSON.parse(await readFile(new URL('../fixtures/legacy-hashes.json', import.meta.url), 'utf8')) as {
+  hashes: Array<{ scheme: string; password: string; hash: string }>;
+};
+
+/** The policy handler against dynalite through the real DynamoDB client. */
+describe('policy handler over DynamoDB (dynalite)', () => {
+  let dynamo: EmbeddedDynamoDb;
+  let store: UserStore;
+  let decide: ReturnType<typeof createPolicyHandler>;
+  const now = new Date().toISOString();
+
+  before(async () => {
+    dynamo = await startEmbeddedDynamoDb(undefined);
+    store = new UserStore(localDynamoDbClient(dynamo.endpoint), 'users');
+    await store.ensureTable();
+    decide = createPolicyHandler(store);
+    await store.createUser('john@example.org', await hashPassword(PASSWORD));
+    await store.createUser('mary@example.org', await hashPassword(PASSWORD));
+    await store.createUser('office@example.org', await hashPassword(PASSWORD));
+    await store.updateUser('office@example.org', { settings: { allowedNetworks: ['192.0.2.0/24', '2001:db8::/32'], limits: { messagesPerMinute: 5 } } });
+    await store.putSender({ grant: 'sales@example.org', owner: 'john@example.org', createdAt: now });
+    await store.putSender({ grant: '@john.example', owner: 'john@example.org', createdAt: now });
+    // a chain exactly MAX_ALIAS_DEPTH long resolves, one longer does not
+    for (let i = 1; i < MAX_ALIAS_DEPTH; i++) {
+      await store.putSender({ grant: `chain${i}@example.org`, aliasOf: i === 1 ? 'john@example.org' : `chain${i - 1}@example.org`, createdAt: now });
+    }
+    await store.putSender({ grant: `chain${MAX_ALIAS_DEPTH}@example.org`, aliasOf: `chain${MAX_ALIAS_DEPTH - 1}@example.org`, createdAt: now });
+    await store.putSender({ grant: `chain${MAX_ALIAS_DEPTH + 1}@example.org`, aliasOf: `chain${MAX_ALIAS_DEPTH}@example.org`, createdAt: now });
+  });
+  after(() => dynamo.close());
+
+  const auth = (login: string, password: string, clientAddress = '198.51.100.7') =>
+    decide({ action: 'authenticate', login, password, clientAddress }) as Promise<AuthenticateDecision>;
+  const mayUse = async (login: string, sender: string) =>
+    ((await decide({ action: 'authorizeSender', login, sender })) as AuthorizeSenderDecision).verdict;
+
+  test('the right password permits, with the canonical login and the user settings', async () => {
+    assert.deepEqual(await auth('John@Example.ORG', PASSWORD), { verdict: 'permit', user: { login: 'john@example.org' } });
+    const office = await auth('office@example.org', PASSWORD, '192.0.2.10');
+    assert.deepEqual(office, { verdict: 'permit', user: { login: 'office@example.org', limits: { messagesPerMinute: 5 } } });
+  });
+
+  test('wrong password, unknown user, disabled user and an unparseable login all get the same refusal', async () => {
+    await store.createUser('gone@example.org', await hashPassword(PASSWORD));
+    await store.updateUser('gone@example.org', { disabled: true });
+    for (const [login, password] of [['john@example.org', 'nope'], ['nobody@example.org', PASSWORD], ['gone@example.org', PASSWORD], ['not an address', PASSWORD]] as const) {
+      assert.deepEqual(await auth(login, password), { verdict: 'reject', reason: 'invalid-credentials' }, login);
+    }
+  });
+
+  test('a user limited to some networks is refused elsewhere, with the same public answer', async () => {
+    assert.deepEqual(await auth('office@example.org', PASSWORD, '203.0.113.9'), { verdict: 'reject', reason: 'invalid-credentials', detail: 'network' });
+    assert.equal((await auth('office@example.org', PASSWORD, '2001:db8::25')).verdict, 'permit');
+  });
+
+  for (const legacy of legacyFixtures.hashes.filter((h) => ['SHA512-CRYPT', 'SHA256-CRYPT', 'BLF-CRYPT'].includes(h.scheme)).slice(0, 3)) {
+    test(`a ${legacy.scheme} hash from Dovecot logs in and is rehashed to scrypt on that login`, async () => {
+      const login = `legacy-${legacy.scheme.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}@example.org`;
+      await store.createUser(login, legacy.hash);
+      assert.equal((await auth(login, `${legacy.password}x`)).verdict, 'reject');
+      assert.equal((await store.getUser(login))?.passwordHash, legacy.hash, 'a failed login changes nothing');
+      assert.equal((await auth(login, legacy.password)).verdict, 'permit');
+      const rehashed = (await store.getUser(login))?.passwordHash ?? '';
+      assert.match(rehashed, /^\$scrypt\$/);
+      assert.equal((await auth(login, legacy.password)).verdict, 'permit', 'the new hash verifies the same password');
+    });
+  }
+
+  test('the rehash never overwrites a password changed meanwhile', async () => {
+    const legacy = legacyFixtures.hashes[0]!;
+    await store.createUser('race@example.org', legacy.hash);
+    await assert.rejects(store.replacePasswordHash('race@example.org', 'some other hash', await hashPassword('x')), /changed meanwhile/);
+    assert.equal((await store.getUser('race@example.org'))?.passwordHash, legacy.hash);
+  });
+
+  test('sender ownership: login, grant, domain, alias chains up to the depth limit', async () => {
+    assert.equal(await mayUse('john@example.org', 'john@example.org'), 'permit');
+    assert.equal(await mayUse('john@example.org', 'SALES@example.org'), 'permit');
+    assert.equal(await mayUse('john@example.org', 'anyone@JOHN.example'), 'permit');
+    assert.equal(await mayUse('john@example.org', `chain${MAX_ALIAS_DEPTH - 1}@example.org`), 'permit');
+    assert.equal(await mayUse('john@example.org', `chain${MAX_ALIAS_DEPTH + 1}@example.org`), 'reject');
+    assert.equal(await mayUse('mary@example.org', 'sales@example.org'), 'reject');
+    assert.equal(await mayUse('mary@example.org', 'john@example.org'), 'reject');
+    assert.equal(await mayUse('john@example.org', 'x@sub.john.example'), 'reject');
+    assert.equal(await mayUse('john@example.org', 'jöhn@example.org'), 'reject');
+  });
+
+  test('a grant of an address can exist once only', async () => {
+    await assert.rejects(store.putSender({ grant: 'sales@example.org', owner: 'mary@example.org', createdAt: now }), /already granted/);
+  });
+
+  test('a malformed request throws naming fields, never quoting values', async () => {
+    const secret = 'a-secret-that-must-not-leak';
+    await assert.rejects(
+      decide({ action: 'authenticate', login: 'john@example.org', password: secret.repeat(100), clientAddress: '1.2.3.4' }),
+      (error: Error) => error.message.includes('password') && !error.message.includes(secret),
+    );
+    await assert.rejects(decide({ action: 'deleteEverything' }), /invalid policy request/);
+    await assert.rejects(decide(null), /invalid policy request/);
+  });
+});
