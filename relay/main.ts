@@ -41,10 +41,12 @@ const awsEnv = z
   })
   .parse(process.env);
 
+// Unprivileged ports: the container runs as a non-root user, which cannot bind
+// below 1024 on Fargate; the load balancer listens on 587 and 465.
 const settings = parseRelayEnv(process.env, {
   RELAY_LISTEN: '0.0.0.0',
-  SUBMISSION_PORT: '587',
-  SUBMISSIONS_PORT: '465',
+  SUBMISSION_PORT: '2587',
+  SUBMISSIONS_PORT: '2465',
 });
 const tls = await loadTlsCredentials(process.env);
 // Permits are remembered for POLICY_CACHE_SECONDS: a user who sends again within

@@ -1,0 +1,79 @@
+import { RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { RelayTables } from './relay-tables.ts';
+import { SendingIdentities, type SendingIdentitySpec } from './sending-identities.ts';
+
+export interface RelayStateProps {
+  /** Stage name; part of the configuration set and secret names. */
+  readonly stage: string;
+  /** Domains the relay sends from. */
+  readonly sendingIdentities: readonly SendingIdentitySpec[];
+  /**
+   * Configuration sets made elsewhere that users may be given (`relayctl user set --configuration-set`).
+   * @default - none
+   */
+  readonly additionalConfigurationSetNames?: readonly string[];
+  /**
+   * Keep tables, identities, configuration set and certificate secret when they
+   * would be deleted, and turn on deletion protection where the service has it.
+   * @default true
+   */
+  readonly retain?: boolean;
+  /**
+   * Point-in-time recovery on the tables.
+   * @default true
+   */
+  readonly pointInTimeRecovery?: boolean;
+}
+
+/**
+ * Everything of the relay that holds state or reputation and must outlive a
+ * redeploy of the service: the users and counters tables, the SES identities and
+ * configuration set, and the TLS certificate secret. Kept apart from
+ * `SubmissionRelay` so that replacing the service can never replace these.
+ */
+export class RelayState extends Construct {
+  readonly tables: RelayTables;
+  readonly sending: SendingIdentities;
+  /**
+   * The relay's TLS certificate: a JSON secret `{"certificate": "<PEM chain>",
+   * "privateKey": "<PEM key>"}`. Created empty; the operator puts the real
+   * certificate in with `aws secretsmanager put-secret-value` (docs/deployment.md).
+   */
+  readonly certificateSecret: secretsmanager.Secret;
+
+  constructor(scope: Construct, id: string, props: RelayStateProps) {
+    super(scope, id);
+    const retain = props.retain ?? true;
+
+    this.tables = new RelayTables(this, 'Tables', {
+      retain,
+      pointInTimeRecovery: props.pointInTimeRecovery ?? true,
+    });
+
+    this.sending = new SendingIdentities(this, 'Sending', {
+      identities: props.sendingIdentities,
+      configurationSetName: `submission-relay-${props.stage}`,
+      ...(props.additionalConfigurationSetNames ? { additionalConfigurationSetNames: props.additionalConfigurationSetNames } : {}),
+      retain,
+    });
+
+    this.certificateSecret = new secretsmanager.Secret(this, 'TlsCertificate', {
+      secretName: `submission-relay/${props.stage}/tls-certificate`,
+      description:
+        'TLS certificate of the submission relay: JSON {"certificate": PEM chain, "privateKey": PEM key}. Written by the operator (certbot), read by the relay task at start.',
+      // Empty PEMs, not secret: the relay refuses to start until the operator puts a certificate in.
+      secretObjectValue: {
+        certificate: SecretValue.unsafePlainText(''),
+        privateKey: SecretValue.unsafePlainText(''),
+      },
+      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.certificateSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The certificate is renewed by the operator\'s ACME client (certbot, every 60-90 days) and written with put-secret-value; a Secrets Manager rotation function cannot answer the ACME challenge for the relay\'s host name. docs/deployment.md describes the renewal and how it reaches the tasks.',
+    });
+  }
+}

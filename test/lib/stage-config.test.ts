@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { App } from 'aws-cdk-lib';
+import { loadStageConfig, parseStageConfig, STAGES_CONTEXT_KEY } from '../../lib/stage-config.ts';
+import { cdkJsonStages } from './support/relay-app.ts';
+
+describe('stage configuration (cdk.json)', () => {
+  const stages = cdkJsonStages();
+
+  test('dev and prod in cdk.json are valid', () => {
+    assert.doesNotThrow(() => parseStageConfig('dev', stages.dev));
+    assert.doesNotThrow(() => parseStageConfig('prod', stages.prod));
+  });
+
+  test('prod is strict where dev is cheap: retention, protection, PITR, two tasks', () => {
+    const dev = parseStageConfig('dev', stages.dev);
+    const prod = parseStageConfig('prod', stages.prod);
+    assert.equal(prod.retainData, true);
+    assert.equal(prod.pointInTimeRecovery, true);
+    assert.equal(prod.containerInsights, true);
+    assert.ok(prod.desiredCount >= 2, 'at least two tasks in prod');
+    assert.ok(prod.logRetentionDays >= 365, 'a year of logs in prod');
+    assert.equal(dev.retainData, false);
+    assert.equal(dev.pointInTimeRecovery, false);
+    assert.ok(dev.logRetentionDays < prod.logRetentionDays);
+  });
+
+  test('the stage comes from -c stage= and defaults to dev', () => {
+    const withStage = new App({ context: { [STAGES_CONTEXT_KEY]: stages, stage: 'prod' } });
+    assert.equal(loadStageConfig(withStage.node).stage, 'prod');
+    const withoutStage = new App({ context: { [STAGES_CONTEXT_KEY]: stages } });
+    assert.equal(loadStageConfig(withoutStage.node).stage, 'dev');
+  });
+
+  test('an unknown stage fails and names the known ones', () => {
+    const app = new App({ context: { [STAGES_CONTEXT_KEY]: stages, stage: 'staging' } });
+    assert.throws(() => loadStageConfig(app.node), /unknown stage "staging".*dev, prod/);
+  });
+
+  test('missing stage table fails with a pointer to cdk.json', () => {
+    const app = new App({ context: { stage: 'prod' } });
+    assert.throws(() => loadStageConfig(app.node), /cdk\.json/);
+  });
+
+  const invalid: ReadonlyArray<[string, Record<string, unknown>, RegExp]> = [
+    ['maxCount below desiredCount', { desiredCount: 3, maxCount: 2 }, /maxCount/],
+    ['a task size Fargate does not offer', { taskCpu: 256, taskMemoryMiB: 4096 }, /Fargate task size/],
+    ['a retention CloudWatch does not offer', { logRetentionDays: 10 }, /logRetentionDays/],
+    ['a grace period the stop timeout cannot cover', { shutdownGraceSeconds: 115 }, /shutdownGraceSeconds/],
+    ['a message size above what the relay allows', { maxMessageBytes: 41_943_040 }, /maxMessageBytes/],
+    ['an upper-case host name', { hostname: 'SMTP.example.com' }, /hostname/],
+    [
+      'a hosted zone that does not contain the domain',
+      { sendingIdentities: [{ domain: 'example.com', hostedZone: { hostedZoneId: 'Z0123456789ABC', zoneName: 'example.org' } }] },
+      /hostedZone/,
+    ],
+    ['no sending domain', { sendingIdentities: [] }, /sendingIdentities/],
+    ['an unknown setting (typo)', { desiredcount: 2 }, /desiredcount/],
+  ];
+  for (const [name, patch, message] of invalid) {
+    test(`rejects ${name}`, () => {
+      assert.throws(() => parseStageConfig('prod', { ...stages.prod, ...patch }), message);
+    });
+  }
+});
