@@ -13,7 +13,9 @@
  * (enhanced status codes), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920
  * (PIPELINING), RFC 5322 (message format).
  */
+import { once } from 'node:events';
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { createLambdaClient, createSesClient } from './aws-clients.ts';
@@ -85,9 +87,15 @@ const health = createServer((request, response) => {
   response.writeHead(request.url === '/healthz' && !draining ? 200 : 503).end();
 });
 health.listen(awsEnv.HEALTH_PORT, settings.RELAY_LISTEN);
+await once(health, 'listening');
 
 log.info(
-  { event: 'start', submissionPort: relay.submissionPort, submissionsPort: relay.submissionsPort, healthPort: awsEnv.HEALTH_PORT },
+  {
+    event: 'start',
+    submissionPort: relay.submissionPort,
+    submissionsPort: relay.submissionsPort,
+    healthPort: (health.address() as AddressInfo).port,
+  },
   'relay started',
 );
 
