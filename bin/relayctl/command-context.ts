@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import type { UserStore } from '../../lambda/user-store.ts';
+import path from 'node:path';
+import type { StoreLocation } from './store-connection.ts';
+
+/** The options every command takes (declared once, on the program). */
+export interface GlobalOptions {
+  readonly json?: boolean;
+  readonly table?: string;
+  readonly region?: string;
+  readonly dynamodbEndpoint?: string;
+}
+
+/**
+ * What a command's action needs besides its own arguments: how to print its
+ * result and how to reach the store.
+ */
+export interface CommandContext {
+  readonly json: boolean;
+  readonly location: StoreLocation;
+  /**
+   * Prints a command's result: as one JSON document with `--json`, else as the
+   * lines `human` makes of it. Results never hold a password hash; the only
+   * secret ever printed is a password relayctl generated, once.
+   */
+  print<T>(result: T, human: (result: T) => readonly string[]): void;
+  /** Runs `work` with the store open, and closes it whatever happens. */
+  withStore<T>(work: (store: UserStore) => Promise<T>): Promise<T>;
+}
+
+/** The local stack's data dir, as `npm start` finds it. */
+export function dataDirFromEnvironment(env: NodeJS.ProcessEnv): string {
+  return path.resolve(env.RELAY_DATA_DIR || '.relay');
+}
+
+export function contextOf(command: Command, env: NodeJS.ProcessEnv = process.env): CommandContext {
+  const options = command.optsWithGlobals<GlobalOptions>();
+  const json = options.json === true;
+  const table = options.table ?? (env.RELAY_TABLE || undefined);
+  const location: StoreLocation = {
+    dataDir: dataDirFromEnvironment(env),
+    ...(table ? { table } : {}),
+    ...(options.region ? { region: options.region } : {}),
+    ...(options.dynamodbEndpoint ? { dynamodbEndpoint: options.dynamodbEndpoint } : {}),
+  };
+  return {
+    json,
+    location,
+    print(result, human) {
+      const text = json ? JSON.stringify(result, null, 2) : human(result).join('\n');
+      if (text) process.stdout.write(`${text}\n`);
+    },
+    async withStore(work) {
+      // Loaded on use: the AWS SDK is most of relayctl's start-up, and `--help`
+      // and refused input never reach the store.
+      const { openStore } = await import('./store-connection.ts');
+      const connection = await openStore(location);
+      try {
+        return await work(connection.store);
+      } finally {
+        await connection.close();
+      }
+    },
+  };
+}
