@@ -2,7 +2,7 @@ import { access, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { UserStore } from '../../lambda/user-store.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 
@@ -96,7 +96,7 @@ async function connectLocal(
     if (endpoint && (await isListening(endpoint))) {
       const client = localDynamoDbClient(endpoint);
       const store = new UserStore(client, LOCAL_USERS_TABLE);
-      if (create) await ensureActiveTable(client, store);
+      if (create) await (await import('../../relay/local/local-tables.ts')).ensureLocalTables(client);
       return { store, description: `local store of the running relay (${endpoint})`, close: async () => client.destroy() };
     }
     if (await isUnlocked(storePath)) {
@@ -111,7 +111,7 @@ async function connectLocal(
         await dynamo.close();
       };
       try {
-        if (create) await ensureActiveTable(client, store);
+        if (create) await (await import('../../relay/local/local-tables.ts')).ensureLocalTables(client);
       } catch (error) {
         await close();
         throw error;
@@ -125,20 +125,6 @@ async function connectLocal(
       );
     }
     await sleep(100);
-  }
-}
-
-/**
- * Creates the table if needed and waits until it is ACTIVE: dynalite answers
- * CreateTable with CREATING and marks the table ACTIVE in a later write, and
- * until then answers every request on it with ResourceNotFoundException.
- */
-async function ensureActiveTable(client: DynamoDBClient, store: UserStore): Promise<void> {
-  await store.ensureTable();
-  for (let attempt = 0; ; attempt++) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: store.tableName }));
-    if (Table?.TableStatus === 'ACTIVE' || attempt >= 100) return;
-    await sleep(20);
   }
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createPolicyHandler } from '../../lambda/policy-handler.ts';
 import type { PolicyClient } from '../../lambda/policy-contract.ts';
 import { UserStore } from '../../lambda/user-store.ts';
-import { createLambdaClient, createSesClient, type AwsTarget } from '../aws-clients.ts';
+import { createCountersClient, createLambdaClient, createSesClient, type AwsTarget } from '../aws-clients.ts';
 import { CachingPolicyClient } from '../caching-policy-client.ts';
 import { DirectPolicyClient } from '../direct-policy-client.ts';
 import { LambdaPolicyClient } from '../lambda-policy-client.ts';
@@ -13,7 +13,8 @@ import type { RelayMetrics } from '../relay-metrics.ts';
 import { startRelay, type RunningRelay } from '../relay-server.ts';
 import { SesSender } from '../ses-sender.ts';
 import { SendingQuota } from '../sending-quota.ts';
-import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb } from './embedded-dynamodb.ts';
+import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from './embedded-dynamodb.ts';
+import { ensureLocalTables } from './local-tables.ts';
 import { startLocalLambdaEndpoint, type LocalLambdaEndpoint } from './lambda-endpoint.ts';
 import { startLocalSesEndpoint, type LocalSesEndpoint } from './ses-endpoint.ts';
 import { ensureSelfSignedCertificate } from './self-signed-certificate.ts';
@@ -60,6 +61,8 @@ export interface LocalStack {
   readonly ses: LocalSesEndpoint;
   /** The Lambda stand-in, when the policy is reached through Invoke. */
   readonly lambda?: LocalLambdaEndpoint;
+  /** The DynamoDB stand-in (dynalite) with its fault plan and stats; absent when `dynamoEndpoint` was given. */
+  readonly dynamo?: EmbeddedDynamoDb;
   readonly certPath: string;
   close(graceMs?: number): Promise<void>;
 }
@@ -97,7 +100,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       : await startEmbeddedDynamoDb(options.dynamoInMemory ? undefined : options.dataDir);
     closers.push(() => dynamo.close());
     const store = new UserStore(localDynamoDbClient(dynamo.endpoint), LOCAL_USERS_TABLE);
-    await store.ensureTable();
+    await ensureLocalTables(localDynamoDbClient(dynamo.endpoint));
     const handler = createPolicyHandler(store);
 
     const ses = await startLocalSesEndpoint({ outboxDir, keepInMemory: options.sesInMemory ?? false });
@@ -118,8 +121,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       throttleRetries: settings.SES_THROTTLE_RETRIES,
       throttleBackoffMs: 200,
     });
-    const quota = new SendingQuota(localDynamoDbClient(dynamo.endpoint), LOCAL_COUNTERS_TABLE);
-    await quota.ensureTable();
+    const quota = new SendingQuota(createCountersClient({ ...localTarget(dynamo.endpoint), region: 'local' }), LOCAL_COUNTERS_TABLE);
     const recipientDomains = recipientDomainCheckFrom(settings);
     const relay = await startRelay(relaySettingsFrom(settings, certificate), {
       policy: cache,
@@ -138,6 +140,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       dynamoEndpoint: dynamo.endpoint,
       ses,
       ...(lambda ? { lambda } : {}),
+      ...('faults' in dynamo ? { dynamo } : {}),
       certPath: certificate.certPath,
       async close(graceMs = 0) {
         await relay.close(graceMs);

@@ -5,6 +5,7 @@ import { hashPassword } from '../../lambda/password-hash.ts';
 import type { AuthenticateDecision, AuthorizeSenderDecision } from '../../lambda/policy-contract.ts';
 import { createPolicyHandler } from '../../lambda/policy-handler.ts';
 import { MAX_ALIAS_DEPTH, UserStore } from '../../lambda/user-store.ts';
+import { ensureLocalTables } from '../../relay/local/local-tables.ts';
 import { localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../relay/local/embedded-dynamodb.ts';
 
 const PASSWORD = 'correct horse battery staple';
@@ -22,7 +23,7 @@ describe('policy handler over DynamoDB (dynalite)', () => {
   before(async () => {
     dynamo = await startEmbeddedDynamoDb(undefined);
     store = new UserStore(localDynamoDbClient(dynamo.endpoint), 'users');
-    await store.ensureTable();
+    await ensureLocalTables(localDynamoDbClient(dynamo.endpoint), { users: 'users', counters: 'counters' });
     decide = createPolicyHandler(store);
     await store.createUser('john@example.org', await hashPassword(PASSWORD));
     await store.createUser('mary@example.org', await hashPassword(PASSWORD));

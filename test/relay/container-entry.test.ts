@@ -11,10 +11,10 @@ import { hashPassword } from '../../lambda/password-hash.ts';
 import { createPolicyHandler } from '../../lambda/policy-handler.ts';
 import { UserStore } from '../../lambda/user-store.ts';
 import { localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from '../../relay/local/embedded-dynamodb.ts';
+import { ensureLocalTables } from '../../relay/local/local-tables.ts';
 import { startLocalLambdaEndpoint, type LocalLambdaEndpoint } from '../../relay/local/lambda-endpoint.ts';
 import { ensureSelfSignedCertificate } from '../../relay/local/self-signed-certificate.ts';
 import { startLocalSesEndpoint, type LocalSesEndpoint } from '../../relay/local/ses-endpoint.ts';
-import { SendingQuota } from '../../relay/sending-quota.ts';
 
 const run = promisify(execFile);
 const USER = 'john@example.org';
@@ -40,8 +40,7 @@ describe('container entry (dist/relay/main.mjs) against AWS stand-ins', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'relay-container-'));
     dynamo = await startEmbeddedDynamoDb(undefined);
     const store = new UserStore(localDynamoDbClient(dynamo.endpoint), 'users');
-    await store.ensureTable();
-    await new SendingQuota(localDynamoDbClient(dynamo.endpoint), 'counters').ensureTable();
+    await ensureLocalTables(localDynamoDbClient(dynamo.endpoint), { users: 'users', counters: 'counters' });
     await store.createUser(USER, await hashPassword(PASSWORD));
     lambda = await startLocalLambdaEndpoint({ handler: createPolicyHandler(store), functionName: 'relay-policy' });
     ses = await startLocalSesEndpoint({ outboxDir: path.join(dir, 'outbox') });
