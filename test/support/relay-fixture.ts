@@ -36,7 +36,13 @@ export interface TestRelay {
  * way `npm start` does, with the relay's log captured for the test.
  */
 export async function startTestRelay(
-  options: { env?: Record<string, string>; policyTransport?: LocalStackOptions['policyTransport']; metrics?: LocalStackOptions['metrics'] } = {},
+  options: {
+    env?: Record<string, string>;
+    policyTransport?: LocalStackOptions['policyTransport'];
+    metrics?: LocalStackOptions['metrics'];
+    /** Keep users on disk in the data dir, as `npm start` does, so `relayctl` finds the running store. */
+    usersOnDisk?: boolean;
+  } = {},
 ): Promise<TestRelay> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'relay-test-'));
   const chunks: string[] = [];
@@ -48,7 +54,7 @@ export async function startTestRelay(
   });
   const stack = await startLocalStack({
     dataDir,
-    dynamoInMemory: true,
+    dynamoInMemory: !options.usersOnDisk,
     policyTransport: options.policyTransport ?? 'direct',
     ...(options.metrics ? { metrics: options.metrics } : {}),
     log: createRelayLog('debug', capture),
