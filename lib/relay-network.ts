@@ -31,7 +31,7 @@ export interface RelayNetworkProps {
  * Why no NAT gateway: two NAT gateways (one per AZ) cost about $66/month before
  * data processing, interface endpoints for the six services the task calls
  * about $88/month; a public IPv4 address per task costs $3.65/month
- * (docs/deployment.md has the figures).
+ * (the README's cost table has the figures).
  */
 export class RelayNetwork extends Construct {
   readonly vpc: ec2.Vpc;

@@ -39,7 +39,7 @@ export class RelayState extends Construct {
   /**
    * The relay's TLS certificate: a JSON secret `{"certificate": "<PEM chain>",
    * "privateKey": "<PEM key>"}`. Created empty; the operator puts the real
-   * certificate in with `aws secretsmanager put-secret-value` (docs/deployment.md).
+   * certificate in with `aws secretsmanager put-secret-value` (README, "Deploying to AWS").
    */
   readonly certificateSecret: secretsmanager.Secret;
 
@@ -73,7 +73,7 @@ export class RelayState extends Construct {
     Validations.of(this.certificateSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'The certificate is renewed by the operator\'s ACME client (certbot, every 60-90 days) and written with put-secret-value; a Secrets Manager rotation function cannot answer the ACME challenge for the relay\'s host name. docs/deployment.md describes the renewal and how it reaches the tasks.',
+        'The certificate is renewed by the operator\'s ACME client (certbot, every 60-90 days) and written with put-secret-value; a Secrets Manager rotation function cannot answer the ACME challenge for the relay\'s host name. The README's deployment section describes the renewal and how it reaches the tasks.',
     });
   }
 }
