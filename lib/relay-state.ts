@@ -73,7 +73,7 @@ export class RelayState extends Construct {
     Validations.of(this.certificateSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'The certificate is renewed by the operator\'s ACME client (certbot, every 60-90 days) and written with put-secret-value; a Secrets Manager rotation function cannot answer the ACME challenge for the relay\'s host name. The README's deployment section describes the renewal and how it reaches the tasks.',
+        'The certificate is renewed by the operator\'s ACME client (certbot, every 60-90 days) and written with put-secret-value; a Secrets Manager rotation function cannot answer the ACME challenge for the relay\'s host name. The README (Deploying to AWS) describes the renewal and how it reaches the tasks.',
     });
   }
 }
