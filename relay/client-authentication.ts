@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse } from 'smtp-server';
 import { parseMailAddress } from '../lambda/mail-address.ts';
 import { PolicyUnavailableError, type PolicyClient } from '../lambda/policy-contract.ts';
+import { MAX_LOGIN_LENGTH, MAX_PASSWORD_LENGTH } from '../lambda/policy-request-schema.ts';
 import type { AuthPenalty } from './auth-penalty.ts';
 import type { RelayLog } from './relay-log.ts';
 import { SmtpError } from './smtp-error.ts';
@@ -61,6 +62,9 @@ export class ClientAuthentication {
     // RFC 4616: an authorization identity other than the login asks to act as
     // someone else, which nobody may do here.
     if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid) return fail('authzid');
+    // Longer than the policy contract carries (policy-request-schema.ts): such
+    // credentials can never be right, so they fail here rather than look like an outage.
+    if ((auth.username ?? '').length > MAX_LOGIN_LENGTH || (auth.password ?? '').length > MAX_PASSWORD_LENGTH) return fail('too-long');
     try {
       const decision = await policy.decide({
         action: 'authenticate',

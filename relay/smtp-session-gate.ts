@@ -120,6 +120,8 @@ function libraryReplyTable(options: SessionGateOptions): Map<string, string> {
     ['421 Error: too many unauthenticated commands', `4.7.0 ${hostname} Error: too many errors`],
     ['421 Error: too many unrecognized commands', `4.7.0 ${hostname} Error: too many errors`],
     ['421 Server shutting down', shuttingDown(hostname)],
+    ['501 Error: syntax: EHLO hostname', '5.5.4 Syntax: EHLO hostname'],
+    ['501 Error: Syntax: HELO hostname', '5.5.4 Syntax: HELO hostname'],
     ['421 Error: Command line too long', `4.7.0 ${hostname} Error: command line too long`],
     [
       `552 Error: message exceeds fixed maximum message size ${maxMessageBytes}`,

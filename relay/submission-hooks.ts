@@ -64,15 +64,15 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   const sessions = new Map<string, SessionState>();
 
   /** Runs an async hook and reports its outcome the way smtp-server wants it. */
-  const settle = <T>(work: Promise<T>, callback: (error: Error | null, value?: T) => void): void => {
+  const settle = <T>(session: SMTPServerSession, work: Promise<T>, callback: (error: Error | null, value?: T) => void): void => {
     work.then(
       (value) => callback(null, value),
-      (error: unknown) => callback(error instanceof SmtpError ? error : internalError(error)),
+      (error: unknown) => callback(error instanceof SmtpError ? error : internalError(session, error)),
     );
   };
 
-  const internalError = (error: unknown): SmtpError => {
-    log.error({ event: 'internal-error', err: error }, 'unexpected error in a hook');
+  const internalError = (session: SMTPServerSession, error: unknown): SmtpError => {
+    log.error({ event: 'internal-error', session: session.id, client: session.remoteAddress, err: error }, 'unexpected error in a hook');
     return new SmtpError(451, '4.3.0', 'Local error in processing, try again later', error, 'internal');
   };
 
@@ -159,11 +159,11 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         }
         return response;
       };
-      settle(judged(session, 'AUTH', { login: auth.username }, work), callback);
+      settle(session, judged(session, 'AUTH', { login: auth.username }, work), callback);
     },
 
     onMailFrom(address, session, callback) {
-      settle(checkSender(address, session), callback);
+      settle(session, checkSender(address, session), callback);
     },
 
     onRcptTo(address, session, callback) {
@@ -175,11 +175,11 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         const unknownDomain = domain ? await deps.recipientDomains?.check(address.address, domain) : undefined;
         if (unknownDomain) throw unknownDomain;
       };
-      settle(judged(session, 'RCPT', fields, work), callback);
+      settle(session, judged(session, 'RCPT', fields, work), callback);
     },
 
     onData(stream, session, callback) {
-      settle(relayMessage(stream, session), (error, id) => callback(error, id ? `2.0.0 Ok: queued as ${id}` : undefined));
+      settle(session, relayMessage(stream, session), (error, id) => callback(error, id ? `2.0.0 Ok: queued as ${id}` : undefined));
     },
 
     onClose(session) {
@@ -223,7 +223,13 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
 
   async function relayMessage(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const started = performance.now();
-    const message = await readMessage(stream, { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes });
+    const message = await readMessage(stream, { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes }).catch(
+      (error: unknown) => {
+        // smtp-server destroys the stream with ECONNECTION when the client hangs up inside DATA.
+        if ((error as { code?: unknown }).code !== 'ECONNECTION') throw error;
+        throw refuse(session, 'DATA', new SmtpError(451, '4.3.0', 'Message incomplete: the connection closed during DATA', undefined, 'client-disconnected'), envelopeFields(session));
+      },
+    );
     const fields = envelopeFields(session);
     // smtp-server answers an oversized message 552 itself (rejectOversized); it must not be sent.
     if (stream.sizeExceeded) {
