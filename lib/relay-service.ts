@@ -252,6 +252,10 @@ export class RelayService extends Construct {
         SES_CONFIGURATION_SET: props.sending.configurationSetName,
         MAX_MESSAGE_BYTES: String(props.maxMessageBytes ?? 25 * 1024 * 1024),
         SHUTDOWN_GRACE_SECONDS: String(graceSeconds),
+        // Every SES attempt of a message in flight must end inside the grace period,
+        // or a client told 421 at shutdown could have its message sent after all.
+        SES_THROTTLE_RETRIES: String(SES_THROTTLE_RETRIES),
+        SES_TIMEOUT_SECONDS: String(sesTimeoutWithin(graceSeconds)),
         COUNTERS_TABLE: props.tables.countersTable.tableName,
         METRICS_NAMESPACE: props.metrics.namespace,
         STAGE: props.stage,
@@ -440,4 +444,11 @@ export class RelayService extends Construct {
     });
     return targets;
   }
+}
+
+const SES_THROTTLE_RETRIES = 2;
+/** Longest SES call the relay waits for, so that all attempts (and their back-off) fit in the grace period. */
+export function sesTimeoutWithin(graceSeconds: number): number {
+  const backoffSeconds = 1;
+  return Math.max(1, Math.min(30, Math.floor((graceSeconds - backoffSeconds) / (SES_THROTTLE_RETRIES + 1))));
 }

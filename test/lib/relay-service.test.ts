@@ -247,6 +247,8 @@ describe('Fargate task', () => {
       'RELAY_LISTEN',
       'SES_CONFIGURATION_SET',
       'SES_REGION',
+      'SES_THROTTLE_RETRIES',
+      'SES_TIMEOUT_SECONDS',
       'SHUTDOWN_GRACE_SECONDS',
       'STAGE',
       'SUBMISSIONS_PORT',
@@ -261,6 +263,8 @@ describe('Fargate task', () => {
     assert.deepEqual(env.SES_REGION, { Ref: 'AWS::Region' });
     assert.equal(env.MAX_MESSAGE_BYTES, '26214400');
     assert.equal(env.SHUTDOWN_GRACE_SECONDS, '90');
+    // All SES attempts of a message in flight end inside the grace period.
+    assert.ok((Number(env.SES_THROTTLE_RETRIES) + 1) * Number(env.SES_TIMEOUT_SECONDS) + 1 <= 90, `${env.SES_TIMEOUT_SECONDS} s`);
     assert.equal(env.POLICY_TIMEOUT_SECONDS, '12');
     assert.equal(env.METRICS_NAMESPACE, 'SubmissionRelay');
     assert.equal(env.STAGE, 'prod');
