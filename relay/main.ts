@@ -16,9 +16,8 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
-import { createLambdaClient, createSesClient } from './aws-clients.ts';
+import { createCountersClient, createLambdaClient, createSesClient } from './aws-clients.ts';
 import { CachingPolicyClient } from './caching-policy-client.ts';
 import { LambdaPolicyClient } from './lambda-policy-client.ts';
 import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom } from './relay-config.ts';
@@ -74,7 +73,7 @@ const relay = await startRelay(relaySettingsFrom(settings, tls), {
   ses,
   log,
   ...(awsEnv.COUNTERS_TABLE
-    ? { quota: new SendingQuota(new DynamoDBClient({ region: awsEnv.AWS_REGION, maxAttempts: 2 }), awsEnv.COUNTERS_TABLE) }
+    ? { quota: new SendingQuota(createCountersClient({ region: awsEnv.AWS_REGION }), awsEnv.COUNTERS_TABLE) }
     : {}),
   ...(recipientDomains ? { recipientDomains } : {}),
 });
