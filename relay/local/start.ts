@@ -6,6 +6,10 @@
 import path from 'node:path';
 import { startLocalStack } from './local-stack.ts';
 
+// The AWS SDK warns that it will drop Node 20 in 2027; the container runs Node 22,
+// and a person trying the relay here needs no such warning. Their own setting wins.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const dataDir = path.resolve(process.env.RELAY_DATA_DIR || '.relay');
 const stack = await startLocalStack({ dataDir });
 const { relay, settings } = stack;
