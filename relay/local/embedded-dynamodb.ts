@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { FaultPlan } from './fault-plan.ts';
+import { FaultPlan, isDelayFault } from './fault-plan.ts';
 
 /** Names the local stack uses for its tables; in AWS the CDK stack names them. */
 export const LOCAL_USERS_TABLE = 'relay-users';
@@ -125,7 +125,7 @@ function isErrorFault(text: string): text is DynamoErrorFault {
 }
 
 function isFaultKind(text: string): text is DynamoFaultKind {
-  return isErrorFault(text) || text === 'hang' || /^delay:\d{1,9}$/.test(text);
+  return isErrorFault(text) || text === 'hang' || isDelayFault(text);
 }
 
 function isDynamoFault(text: string): text is DynamoFault {

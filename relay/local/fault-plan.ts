@@ -93,3 +93,8 @@ export class FaultPlan<F extends string> {
     return armed.fault;
   }
 }
+
+/** `delay:<ms>`, the fault every stand-in knows: answer normally, but late. */
+export function isDelayFault(text: string): text is `delay:${number}` {
+  return /^delay:\d{1,9}$/.test(text);
+}

@@ -14,7 +14,7 @@
  * STANDARDS: AWS Lambda `Invoke` (POST /2015-03-31/functions/{FunctionName}/invocations),
  * RequestResponse only; AWS restJson1 errors (`x-amzn-ErrorType` header, JSON body).
  */
-import { FaultPlan } from './fault-plan.ts';
+import { FaultPlan, isDelayFault } from './fault-plan.ts';
 import { startLocalEndpointServer, type LocalEndpointRequest } from './local-endpoint-server.ts';
 
 /**
@@ -106,7 +106,7 @@ const ACCOUNT_ID = '000000000000';
 const RESULT_HEADERS = { 'X-Amz-Executed-Version': '$LATEST' };
 
 function isLambdaFault(text: string): text is LambdaFault {
-  return ['function-error', 'timeout', 'hang', 'throttle', 'internal'].includes(text) || /^delay:\d{1,9}$/.test(text);
+  return ['function-error', 'timeout', 'hang', 'throttle', 'internal'].includes(text) || isDelayFault(text);
 }
 
 export async function startLocalLambdaEndpoint(options: LocalLambdaEndpointOptions): Promise<LocalLambdaEndpoint> {

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
-import { FaultPlan } from './fault-plan.ts';
+import { FaultPlan, isDelayFault } from './fault-plan.ts';
 import { startLocalEndpointServer, type LocalEndpointRequest, type RequestBody } from './local-endpoint-server.ts';
 
 /** Faults answered with an SES error; see `ERROR_FAULTS` for the exact answers. */
@@ -212,7 +212,7 @@ function isErrorFault(text: string): text is SesErrorFault {
 }
 
 function isSesFault(text: string): text is SesFault {
-  return isErrorFault(text) || text === 'timeout' || text === 'timeout-after-accept' || /^delay:\d{1,9}$/.test(text);
+  return isErrorFault(text) || text === 'timeout' || text === 'timeout-after-accept' || isDelayFault(text);
 }
 
 export async function startLocalSesEndpoint(options: LocalSesEndpointOptions): Promise<LocalSesEndpoint> {
