@@ -14,6 +14,13 @@ export interface AwsTarget {
 }
 
 /**
+ * Drops the SDK's own log lines: without a logger it writes plain text to the
+ * console (for instance on every failed send of a streamed message), and every
+ * failure it could report reaches our log as the SES sender's reply.
+ */
+const QUIET = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
  * SES client without SDK retries: the SES sender decides what is safe to retry.
  * Its middleware chain is built once and reused (`cacheMiddleware`, a fifth
  * of the SDK's CPU per call): so no command may carry middleware of its own.
@@ -23,6 +30,7 @@ export function createSesClient(target: AwsTarget, timeoutMs: number): SESv2Clie
     ...target,
     maxAttempts: 1,
     cacheMiddleware: true,
+    logger: QUIET,
     requestHandler: { connectionTimeout: Math.min(timeoutMs, 5_000), requestTimeout: timeoutMs, throwOnRequestTimeout: true },
   });
 }

@@ -31,12 +31,14 @@ export async function requireOwnedSender(
   if (!parsed.ok && parsed.problem === 'non-ascii-local-part') {
     throw new SmtpError(553, '5.6.7', `<${address}>: ${SUBJECT[claim]} rejected: non-ASCII local part requires SMTPUTF8, which is not offered`, undefined, 'sender-smtputf8');
   }
-  const notOwned = new SmtpError(553, '5.7.1', `<${address}>: ${SUBJECT[claim]} rejected: not owned by user ${login}`, undefined, claim === 'envelope' ? 'sender-not-owned' : 'header-sender-not-owned');
-  if (!parsed.ok) throw notOwned;
+  // Built only when refusing: an Error's stack trace is not free on every MAIL FROM.
+  const notOwned = () =>
+    new SmtpError(553, '5.7.1', `<${address}>: ${SUBJECT[claim]} rejected: not owned by user ${login}`, undefined, claim === 'envelope' ? 'sender-not-owned' : 'header-sender-not-owned');
+  if (!parsed.ok) throw notOwned();
   if (parsed.address === login || alreadyOwned.includes(parsed.address)) return parsed.address;
   try {
     const decision = await policy.decide({ action: 'authorizeSender', login, sender: parsed.address });
-    if (decision.verdict === 'reject') throw notOwned;
+    if (decision.verdict === 'reject') throw notOwned();
     return parsed.address;
   } catch (error) {
     if (error instanceof PolicyUnavailableError) {

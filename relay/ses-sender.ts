@@ -8,7 +8,11 @@ export interface OutgoingMessage {
   readonly from?: string;
   /** Every accepted RCPT, Bcc included: they are the SES destinations. */
   readonly recipients: readonly string[];
-  readonly raw: Uint8Array;
+  /**
+   * The message as it leaves, in one buffer or in pieces sent one after the
+   * other (a large message need not be copied into one buffer for SES).
+   */
+  readonly raw: Uint8Array | readonly Uint8Array[];
   readonly configurationSet?: string;
   readonly tags?: Readonly<Record<string, string>>;
 }
@@ -64,34 +68,39 @@ export class SesSender {
   }
 }
 
+type RawMessage = Uint8Array | readonly Uint8Array[];
+
 const EMPTY = new Uint8Array(0);
 const RAW_DATA_SLOT = Buffer.from('"Data":""');
 /**
  * Raw bytes base64-encoded per step: a multiple of 3, so that the pieces join
- * without padding, and small enough that each piece of text is a young-generation
- * string (one big string per message costs a full GC now and then).
+ * without padding, and small enough that each piece of text is a short-lived
+ * young-generation string.
  */
 const BASE64_STEP = 3 * 16 * 1024;
 /** Larger messages are streamed into the request rather than copied into one body. */
-export const STREAM_ABOVE_BYTES = 1024 * 1024;
+export const STREAM_ABOVE_BYTES = 4 * 1024 * 1024;
 
-/** The message of each request, by its `Content.Raw` object, until the request is built. */
-const pendingRaw = new WeakMap<object, Uint8Array>();
+/**
+ * Where the message waits for its request to be built: a symbol-keyed member
+ * of `Content.Raw`, which the SDK's serializer (schema members only) ignores.
+ * Not a WeakMap: with megabyte values its ephemerons made every GC dearer,
+ * 2–5 ms of CPU per 1 MB message in the relay.
+ */
+const RAW = Symbol('raw message');
 const clientsFilling = new WeakSet<SESv2Client>();
 
 /** `Content.Raw` for the command: empty for the SDK's serializer, the message kept aside. */
-function rawContent(raw: Uint8Array): { Data: Uint8Array } {
-  const content = { Data: EMPTY };
-  pendingRaw.set(content, raw);
-  return content;
+function rawContent(raw: RawMessage): { Data: Uint8Array; [RAW]: RawMessage } {
+  return { Data: EMPTY, [RAW]: raw };
 }
 
 /**
  * Puts each message into its SendEmail request once the SDK has built the
  * request. The SDK's serializer (@smithy/core 3.41) encodes a blob byte by
- * byte in JavaScript into a buffer it doubles as it grows: about 11 ms of CPU
- * and much garbage per MB, and a third and a fourth copy of the message in
- * memory. Instead the SDK serializes the request with an empty Data
+ * byte in JavaScript into a buffer it doubles as it grows: CPU, garbage, and
+ * a third and a fourth copy of the message in memory (docs/performance.md has
+ * the measurements). Instead the SDK serializes the request with an empty Data
  * (`"Data":""`) and the message is base64-encoded natively, into a body of
  * exactly the right size (`withRawData`) or, above STREAM_ABOVE_BYTES, as a
  * stream (`rawDataStream`) whose SHA-256 is computed beforehand for SigV4.
@@ -104,10 +113,10 @@ function fillRawDataOf(client: SESv2Client): void {
   client.middlewareStack.add(
     (next) => async (args) => {
       const content = (args.input as { Content?: { Raw?: object } }).Content?.Raw;
-      const raw = content ? pendingRaw.get(content) : undefined;
+      const raw = content ? (content as { [RAW]?: RawMessage })[RAW] : undefined;
       const request = args.request as { body?: unknown; headers?: Record<string, string> } | undefined;
       if (raw && request?.headers) {
-        if (raw.length > STREAM_ABOVE_BYTES) {
+        if (byteLength(raw) > STREAM_ABOVE_BYTES) {
           const stream = rawDataStream(request.body, raw);
           request.body = stream.body;
           request.headers['content-length'] = String(stream.length);
@@ -141,19 +150,48 @@ function splitAtRawData(body: unknown): { head: Buffer; tail: Buffer } {
   return { head: serialized.subarray(0, dataStart), tail: serialized.subarray(dataStart) };
 }
 
-function asBuffer(raw: Uint8Array): Buffer {
-  return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+function partsOf(raw: RawMessage): readonly Uint8Array[] {
+  return raw instanceof Uint8Array ? [raw] : raw;
+}
+
+function byteLength(raw: RawMessage): number {
+  return partsOf(raw).reduce((sum, part) => sum + part.length, 0);
+}
+
+/**
+ * The base64 of the parts taken as one message, as consecutive pieces of text
+ * (Node's native encoder): each piece but the last encodes a multiple of 3
+ * bytes, a part ending inside a 3-byte group handing its last 1 or 2 bytes to
+ * the next.
+ */
+function* base64Pieces(raw: RawMessage): Generator<string> {
+  let carry: Buffer = Buffer.alloc(0);
+  for (const part of partsOf(raw)) {
+    let bytes = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+    if (carry.length > 0) {
+      const wanted = 3 - carry.length;
+      if (bytes.length < wanted) {
+        carry = Buffer.concat([carry, bytes]);
+        continue;
+      }
+      yield Buffer.concat([carry, bytes.subarray(0, wanted)]).toString('base64');
+      bytes = bytes.subarray(wanted);
+    }
+    const whole = bytes.length - (bytes.length % 3);
+    for (let from = 0; from < whole; from += BASE64_STEP) {
+      yield bytes.subarray(from, Math.min(whole, from + BASE64_STEP)).toString('base64');
+    }
+    carry = bytes.subarray(whole);
+  }
+  if (carry.length > 0) yield carry.toString('base64');
 }
 
 /** The SendEmail JSON body with the message as `Content.Raw.Data`, in one buffer. */
-export function withRawData(body: unknown, raw: Uint8Array): Buffer {
+export function withRawData(body: unknown, raw: RawMessage): Buffer {
   const { head, tail } = splitAtRawData(body);
-  const bytes = asBuffer(raw);
-  const out = Buffer.allocUnsafe(head.length + Math.ceil(bytes.length / 3) * 4 + tail.length);
+  const out = Buffer.allocUnsafe(head.length + Math.ceil(byteLength(raw) / 3) * 4 + tail.length);
   let at = head.copy(out, 0);
-  for (let from = 0; from < bytes.length; from += BASE64_STEP) {
-    at += out.write(bytes.subarray(from, from + BASE64_STEP).toString('base64'), at, 'latin1');
-  }
+  for (const piece of base64Pieces(raw)) at += out.write(piece, at, 'latin1');
   tail.copy(out, at);
   return out;
 }
@@ -162,24 +200,24 @@ export function withRawData(body: unknown, raw: Uint8Array): Buffer {
  * The same body as a stream of pieces made as the socket takes them, with its
  * length and SHA-256 (hex) worked out by a first pass over the same pieces:
  * SigV4 signs the payload's hash, and the signer takes it from the
- * `x-amz-content-sha256` header when a body is a stream. Memory stays at the
- * message itself, where a body in one buffer is a third copy of it.
+ * `x-amz-content-sha256` header when a body is a stream. Memory stays near
+ * the message itself, where a body in one buffer is one more copy of it: the
+ * stream holds one piece at a time, and hands the socket the base64 text as
+ * it is (ASCII, so its UTF-8 is the same bytes) rather than a buffer per piece.
  */
-export function rawDataStream(body: unknown, raw: Uint8Array): { body: Readable; length: number; sha256: string } {
+export function rawDataStream(body: unknown, raw: RawMessage): { body: Readable; length: number; sha256: string } {
   const { head, tail } = splitAtRawData(body);
-  const bytes = asBuffer(raw);
-  function* pieces(): Generator<Buffer> {
+  const hash = createHash('sha256').update(head);
+  for (const piece of base64Pieces(raw)) hash.update(piece, 'latin1');
+  hash.update(tail);
+  function* pieces(): Generator<Buffer | string> {
     yield head;
-    for (let from = 0; from < bytes.length; from += BASE64_STEP) {
-      yield Buffer.from(bytes.subarray(from, from + BASE64_STEP).toString('base64'), 'latin1');
-    }
+    yield* base64Pieces(raw);
     yield tail;
   }
-  const hash = createHash('sha256');
-  for (const piece of pieces()) hash.update(piece);
   return {
-    body: Readable.from(pieces(), { objectMode: false }),
-    length: head.length + Math.ceil(bytes.length / 3) * 4 + tail.length,
+    body: Readable.from(pieces(), { objectMode: true, highWaterMark: 1 }),
+    length: head.length + Math.ceil(byteLength(raw) / 3) * 4 + tail.length,
     sha256: hash.digest('hex'),
   };
 }

@@ -250,7 +250,8 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
       const messageId = await ses.send({
         ...(mailFrom ? { from: transportAddress(mailFrom) ?? mailFrom } : {}),
         recipients,
-        raw: Buffer.concat([trace, header, ...message.body]),
+        // The pieces as they are: the SES sender encodes them without one more copy of the message.
+        raw: [trace, header, ...message.body],
         ...(configurationSet ? { configurationSet } : {}),
         ...(user.messageTags ? { tags: user.messageTags } : {}),
       });

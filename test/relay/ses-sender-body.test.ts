@@ -43,7 +43,7 @@ describe('the SendEmail body with the raw message filled in', () => {
       const whole = withRawData(serialized, raw);
       const stream = rawDataStream(Buffer.from(serialized), raw);
       const pieces: Buffer[] = [];
-      for await (const piece of stream.body) pieces.push(piece as Buffer);
+      for await (const piece of stream.body) pieces.push(Buffer.from(piece as Buffer | string));
       const streamed = Buffer.concat(pieces);
       assert.ok(streamed.equals(whole), `length ${length}`);
       assert.equal(stream.length, whole.length);
@@ -68,6 +68,21 @@ describe('the SendEmail body with the raw message filled in', () => {
       assert.equal(ses.stats().errors.TooManyRequestsException, 1);
     } finally {
       await ses.close();
+    }
+  });
+
+  test('a message in pieces encodes as the same message in one buffer, however the pieces split the 3-byte groups', async () => {
+    const raw = randomBytes(3 * 16 * 1024 * 2 + 7);
+    const cuts = [[], [1], [2], [1, 2], [1, 3, 4], [5, 5, 5], [3 * 16 * 1024 + 1, 3 * 16 * 1024 + 2], [raw.length - 1]];
+    const whole = withRawData(serialized, raw);
+    for (const at of cuts) {
+      const parts = [0, ...at, raw.length].slice(1).map((end, i, ends) => raw.subarray(i === 0 ? 0 : ends[i - 1], end));
+      parts.unshift(Buffer.alloc(0));
+      assert.ok(withRawData(serialized, parts).equals(whole), `cut at ${at.join(',')}`);
+      const stream = rawDataStream(serialized, parts);
+      const pieces: Buffer[] = [];
+      for await (const piece of stream.body) pieces.push(Buffer.from(piece as Buffer | string));
+      assert.ok(Buffer.concat(pieces).equals(whole), `streamed, cut at ${at.join(',')}`);
     }
   });
 });
