@@ -99,7 +99,7 @@ function rawContent(raw: RawMessage): { Data: Uint8Array; [RAW]: RawMessage } {
  * Puts each message into its SendEmail request once the SDK has built the
  * request. The SDK's serializer (@smithy/core 3.41) encodes a blob byte by
  * byte in JavaScript into a buffer it doubles as it grows: CPU, garbage, and
- * a third and a fourth copy of the message in memory (docs/performance.md has
+ * a third and a fourth copy of the message in memory (the README's Performance section has
  * the measurements). Instead the SDK serializes the request with an empty Data
  * (`"Data":""`) and the message is base64-encoded natively, into a body of
  * exactly the right size (`withRawData`) or, above STREAM_ABOVE_BYTES, as a
