@@ -25,10 +25,7 @@ export class SubmissionServer extends SMTPServer {
 
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: object | null): void {
     const server = this as unknown as SmtpServerInternals;
-    const connection = new SMTPConnection(this, socket, socketOptions ?? undefined) as unknown as SmtpConnectionInternals;
-    server.connections.add(connection);
-    connection.on('error', (error) => server._onError(error));
-    connection.on('connect', (info) => server._onClientConnect(info));
+    const connection = attachConnection(this, socket, socketOptions);
     installSessionGate(connection, this.gate);
     const sessionLimit = setTimeout(
       () => connection.send(421, `4.4.2 ${this.gate.hostname} Error: session time limit exceeded`),
@@ -66,4 +63,18 @@ export class SubmissionServer extends SMTPServer {
     this.options.closeTimeout = 1;
     await new Promise<void>((resolve) => this.close(() => resolve()));
   }
+}
+
+/**
+ * What smtp-server's own `connect()` does before `init()`: the connection,
+ * registered with its server. The caller starts it (`_setListeners`, then
+ * `connectionReady`) without the 100 ms wait that `init()` adds.
+ */
+export function attachConnection(smtpServer: SMTPServer, socket: net.Socket | tls.TLSSocket, socketOptions?: object | null): SmtpConnectionInternals {
+  const server = smtpServer as unknown as SmtpServerInternals;
+  const connection = new SMTPConnection(smtpServer, socket, socketOptions ?? undefined) as unknown as SmtpConnectionInternals;
+  server.connections.add(connection);
+  connection.on('error', (error) => server._onError(error));
+  connection.on('connect', (info) => server._onClientConnect(info));
+  return connection;
 }

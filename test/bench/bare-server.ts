@@ -16,8 +16,8 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import type { SmtpConnectionInternals, SmtpServerInternals } from '../../relay/smtp-connection-internals.ts';
+import type { SmtpServerInternals } from '../../relay/smtp-connection-internals.ts';
+import { attachConnection } from '../../relay/submission-server.ts';
 import { announce, serveControl } from './bench-child.ts';
 
 const [certPath, keyPath, size, mode] = process.argv.slice(2);
@@ -27,11 +27,7 @@ if (!certPath || !keyPath || !size || (mode !== 'stock' && mode !== 'no-delay'))
 
 class NoGreetingDelayServer extends SMTPServer {
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: object | null): void {
-    const server = this as unknown as SmtpServerInternals;
-    const connection = new SMTPConnection(this, socket, socketOptions ?? undefined) as unknown as SmtpConnectionInternals;
-    server.connections.add(connection);
-    connection.on('error', (error) => server._onError(error));
-    connection.on('connect', (info) => server._onClientConnect(info));
+    const connection = attachConnection(this, socket, socketOptions);
     connection._setListeners(() => connection.connectionReady());
   }
 }
