@@ -69,8 +69,16 @@ export class RelayMonitoring extends Construct {
     const prefix = `SubmissionRelay-${props.stage}`;
     const fiveMinutes = Duration.minutes(5);
     const alarms: cloudwatch.Alarm[] = [];
-    const alarm = (alarmId: string, alarmProps: cloudwatch.AlarmProps): cloudwatch.Alarm => {
-      const created = new cloudwatch.Alarm(this, alarmId, alarmProps);
+    type RelayAlarmProps = Omit<cloudwatch.AlarmProps, 'comparisonOperator' | 'evaluationPeriods' | 'treatMissingData'> &
+      Partial<Pick<cloudwatch.AlarmProps, 'comparisonOperator' | 'evaluationPeriods' | 'treatMissingData'>>;
+    // Most alarms fire on one period at or over the threshold, and a quiet period (no data) is fine.
+    const alarm = (alarmId: string, alarmProps: RelayAlarmProps): cloudwatch.Alarm => {
+      const created = new cloudwatch.Alarm(this, alarmId, {
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        ...alarmProps,
+      });
       if (props.alarmTopic) {
         created.addAlarmAction(new actions.SnsAction(props.alarmTopic));
         created.addOkAction(new actions.SnsAction(props.alarmTopic));
@@ -84,9 +92,6 @@ export class RelayMonitoring extends Construct {
       alarmDescription: 'SES refused or failed sends: check the relay log (reason) and the SES account status.',
       metric: props.metrics.sesErrors({ period: fiveMinutes }),
       threshold: props.sesErrorThreshold ?? 5,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     alarm('AuthFailures', {
@@ -94,9 +99,6 @@ export class RelayMonitoring extends Construct {
       alarmDescription: 'Many failed AUTH attempts: password guessing or a client with a stale password.',
       metric: props.metrics.authFailures({ period: fiveMinutes }),
       threshold: props.authFailureThreshold ?? 50,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     for (const [port, targetGroup] of Object.entries(props.targetGroups)) {
@@ -117,9 +119,6 @@ export class RelayMonitoring extends Construct {
       alarmDescription: 'The policy function could not decide (store failure, bug): clients got 454 4.7.0.',
       metric: props.policyFunction.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
       threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     alarm('PolicyThrottles', {
@@ -127,9 +126,6 @@ export class RelayMonitoring extends Construct {
       alarmDescription: 'The policy function was throttled (concurrency): clients got 454 4.7.0.',
       metric: props.policyFunction.metricThrottles({ period: fiveMinutes, statistic: 'Sum' }),
       threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     const bounceRate = sesReputation('Reputation.BounceRate');
@@ -139,18 +135,12 @@ export class RelayMonitoring extends Construct {
       alarmDescription: 'SES account bounce rate approaches the 5 % review threshold: find the sender of the bounces.',
       metric: bounceRate,
       threshold: props.bounceRateThreshold ?? 0.04,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alarm('ComplaintRate', {
       alarmName: `${prefix}-ses-complaint-rate`,
       alarmDescription: 'SES account complaint rate approaches the 0.1 % review threshold.',
       metric: complaintRate,
       threshold: props.complaintRateThreshold ?? 0.0008,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     this.alarms = alarms;
 
