@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connectAuthenticated, startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
+import { until } from '../support/until.ts';
 
 const USER = 'john@example.org';
 const PASSWORD = 'correct horse battery staple';
@@ -49,7 +50,7 @@ describe("per-user SES settings, and following one message through the log", () 
     assert.ok(sent, 'the sent line names the SES message id');
     const eventsOf = () => relay.logLines().filter((line) => line.session === sent.session).map((line) => line.event);
     // The disconnect is logged once the server has seen the close.
-    for (let i = 0; i < 50 && !eventsOf().includes('disconnect'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => eventsOf().includes('disconnect'), 'the disconnect line');
     assert.deepEqual(eventsOf(), ['connect', 'tls', 'auth', 'sent', 'disconnect']);
     assert.equal(sent.client, '127.0.0.1');
     assert.equal(sent.login, USER);

@@ -14,6 +14,7 @@ import {
   type LambdaClientConfig,
 } from '@aws-sdk/client-lambda';
 import { startLocalLambdaEndpoint, type LocalLambdaEndpoint, type LocalLambdaEndpointOptions } from '../../../relay/local/lambda-endpoint.ts';
+import { until } from '../../support/until.ts';
 
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const FUNCTION_NAME = 'relay-policy';
@@ -69,15 +70,6 @@ function payloadOf(out: InvocationResponse): unknown {
   return JSON.parse(new TextDecoder().decode(out.Payload));
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 test('runs the handler with the JSON payload and answers its result as JSON', async (t) => {
   const { lambda, events } = await start(t);

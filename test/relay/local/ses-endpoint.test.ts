@@ -17,6 +17,7 @@ import {
   type SendEmailCommandInput,
 } from '@aws-sdk/client-sesv2';
 import { startLocalSesEndpoint, type LocalSesEndpoint, type SesFault } from '../../../relay/local/ses-endpoint.ts';
+import { until } from '../../support/until.ts';
 
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const MESSAGE_ID = /^0100[0-9a-f]{12}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-000000$/;
@@ -97,15 +98,6 @@ async function readRecord(dir: string, messageId: string): Promise<Record<string
   return JSON.parse(await readFile(join(dir, `${messageId}.json`), 'utf8')) as Record<string, unknown>;
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 async function post(url: string, body: string): Promise<Response> {
   return fetch(`${url}/v2/email/outbound-emails`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
