@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the relay against a bare smtp-server on this machine, in one
- * run, and the relay against its performance targets (README, Performance).
+ * run, and the relay against its performance targets (docs/performance.md).
  *
  * Processes (each server in a child of its own, so that its CPU seconds and
  * peak RSS are its own):
@@ -436,7 +436,7 @@ async function profileRelay(
     sections.push(formatProfile(await summariseProfile(file, 25), title));
     say(`profiled ${size}: ${path.relative(PROJECT_ROOT, file)}`);
   }
-  const text = [`# Relay CPU profile (${new Date().toISOString().slice(0, 10)})`, '', 'Written by `npm run bench -- --profile`; see the README, Performance.', '', ...sections].join('\n');
+  const text = [`# Relay CPU profile (${new Date().toISOString().slice(0, 10)})`, '', 'Written by `npm run bench -- --profile`; see docs/performance.md.', '', ...sections].join('\n');
   await writeFile(path.join(dir, 'summary.md'), text);
   process.stdout.write(`\n${text}\n`);
 }
@@ -637,7 +637,7 @@ function buildReport(input: ReportInput): { markdown: string; console: string } 
   const markdown = [
     '# Benchmark: relay against a bare smtp-server',
     '',
-    `Written by \`npm run bench\` (${input.seconds.toFixed(0)} s) on ${new Date().toISOString().slice(0, 10)}. Machine: ${machine.cpus} CPUs (nproc), ${machine.cpuModel}, ${machine.memoryGb} GB, Linux ${machine.kernel}, Node ${machine.node}; load average ${machine.loadAverage.toFixed(1)} when the run started (other work on the machine). How to read it and what it means: the README's Performance section ([README.md](../../README.md#performance)).`,
+    `Written by \`npm run bench\` (${input.seconds.toFixed(0)} s) on ${new Date().toISOString().slice(0, 10)}. Machine: ${machine.cpus} CPUs (nproc), ${machine.cpuModel}, ${machine.memoryGb} GB, Linux ${machine.kernel}, Node ${machine.node}; load average ${machine.loadAverage.toFixed(1)} when the run started (other work on the machine). How to read it and what it means: docs/performance.md ([performance](../../docs/performance.md)).`,
     '',
     '## Targets',
     '',

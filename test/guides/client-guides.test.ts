@@ -58,7 +58,7 @@ interface ClientGuide {
   readonly refusals: { readonly badLogin: Refusal; readonly notOwned: Refusal; readonly tempFail: Refusal; readonly untrusted: Refusal };
 }
 
-describe("client guides: every snippet of the README's client guides, run against a local relay", () => {
+describe("client guides: every snippet of docs/client-guides.md, run against a local relay", () => {
   let relay: TestRelay;
   let guide: GuideSnippets;
   let workDir: string;

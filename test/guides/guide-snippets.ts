@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-export const GUIDE_PATH = fileURLToPath(new URL('../../README.md', import.meta.url));
+export const GUIDE_PATH = fileURLToPath(new URL('../../docs/client-guides.md', import.meta.url));
 
 /** One textual change from the deployed snippet to its local twin: a string (every occurrence) or a global RegExp. */
 export type SnippetChange = readonly [from: string | RegExp, to: string];
@@ -33,7 +33,7 @@ export class GuideSnippets {
 
   get(name: string): string {
     const snippet = this.snippets.get(name);
-    if (snippet === undefined) throw new Error(`README.md has no snippet "${name}"`);
+    if (snippet === undefined) throw new Error(`docs/client-guides.md has no snippet "${name}"`);
     return snippet;
   }
 }
