@@ -24,6 +24,12 @@ export const relayEnvSchema = z.object({
   MAX_MESSAGE_BYTES: positive.max(SES_V2_MAX_MESSAGE_BYTES - TRACE_HEADER_ROOM).default(SES_V2_MAX_MESSAGE_BYTES - TRACE_HEADER_ROOM),
   /** SES takes at most 50 destinations a message. */
   MAX_RECIPIENTS: positive.max(50).default(50),
+  /**
+   * RCPTs past MAX_RECIPIENTS (`452 4.5.3`) a transaction may send before each
+   * further one counts toward MAX_ERRORS_PER_SESSION (Postfix's
+   * smtpd_recipient_overshoot_limit, with its default).
+   */
+  RECIPIENT_OVERSHOOT_LIMIT: z.coerce.number().int().min(0).default(1_000),
   MAX_HEADER_BYTES: positive.default(256 * 1024),
   IDLE_TIMEOUT_SECONDS: positive.default(300),
   MAX_ERRORS_PER_SESSION: positive.default(10),
@@ -79,6 +85,7 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
     tls,
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     maxRecipients: env.MAX_RECIPIENTS,
+    recipientOvershootLimit: env.RECIPIENT_OVERSHOOT_LIMIT,
     maxLineLength: 998,
     maxHeaderBytes: env.MAX_HEADER_BYTES,
     idleTimeoutMs: env.IDLE_TIMEOUT_SECONDS * 1000,

@@ -22,6 +22,8 @@ export interface RelaySettings {
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer };
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
+  /** Excess RCPTs (`452 4.5.3`) a transaction may send before they count as errors. */
+  readonly recipientOvershootLimit: number;
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
   readonly idleTimeoutMs: number;
@@ -91,6 +93,7 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     hostname: settings.hostname,
     maxMessageBytes: settings.maxMessageBytes,
     maxErrorsPerSession: settings.maxErrorsPerSession,
+    recipientOvershootLimit: settings.recipientOvershootLimit,
     maxSessionMs: settings.maxSessionMs,
     onTooManyErrors: () => deps.log.info({ event: 'too-many-errors' }, 'session closed: too many errors'),
   };

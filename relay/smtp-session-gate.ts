@@ -8,6 +8,13 @@ export interface SessionGateOptions {
   readonly maxMessageBytes: number;
   /** Replies of class 4 or 5 a session may earn before it is closed (Postfix smtpd_hard_error_limit). */
   readonly maxErrorsPerSession: number;
+  /**
+   * `452 4.5.3 too many recipients` replies a transaction may earn before each
+   * further one counts as an error (Postfix smtpd_recipient_overshoot_limit):
+   * a client with more recipients than fit one message is not misbehaving, it
+   * sends the rest in another transaction.
+   */
+  readonly recipientOvershootLimit: number;
   /** Called once when a session is closed for too many errors. */
   readonly onTooManyErrors?: (connection: SmtpConnectionInternals) => void;
   /** Longest a session may last, idle or not (`421 4.4.2` after). */
@@ -20,6 +27,8 @@ export interface SessionGateOptions {
 const BEFORE_TLS = new Set(['EHLO', 'HELO', 'NOOP', 'STARTTLS', 'QUIT']);
 /** Commands we recognise but do not offer: 502, not 500 (RFC 5321 4.2.4). */
 const NOT_OFFERED = new Set(['EXPN', 'ETRN', 'BDAT', 'TURN', 'ATRN', 'SEND', 'SOML', 'SAML', 'XCLIENT', 'XFORWARD', 'WIZ', 'SHELL', 'KILL', 'LHLO']);
+/** The library's text for a RCPT past `maxRecipients`, before LIBRARY_REPLIES maps it. */
+const TOO_MANY_RECIPIENTS = 'Error: too many recipients';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
@@ -34,13 +43,23 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  *   whatever the address (no user enumeration);
  * - every reply carries the enhanced status code we choose: our own errors
  *   bring theirs, and the library's fixed texts are mapped in LIBRARY_REPLIES;
- * - a session that earns too many errors is closed with `421 4.7.0`.
+ * - a session that earns too many errors is closed with `421 4.7.0`; recipients
+ *   past the per-message limit are not errors until the transaction has had
+ *   `recipientOvershootLimit` of them.
  */
 export function installSessionGate(connection: SmtpConnectionInternals, options: SessionGateOptions): void {
   const dispatch = connection._onCommand.bind(connection);
   const write = connection.send.bind(connection);
   const libraryReplies = libraryReplyTable(options);
   let errors = 0;
+  // Counted per transaction, as Postfix does (rcpt_reset): a new envelope starts at 0.
+  let overshoot = { envelope: connection.session.envelope, count: 0 };
+  const isForgivenOvershoot = (code: number, data: unknown): boolean => {
+    if (code !== 452 || data !== TOO_MANY_RECIPIENTS) return false;
+    const envelope = connection.session.envelope;
+    if (overshoot.envelope !== envelope) overshoot = { envelope, count: 0 };
+    return overshoot.count++ < options.recipientOvershootLimit;
+  };
 
   const reply = (code: number, data?: string | string[], context?: string | false): void => {
     if (typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data)) {
@@ -50,7 +69,7 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
     } else {
       write(code, data, context);
     }
-    if (code >= 400 && code !== 421 && ++errors >= options.maxErrorsPerSession) {
+    if (code >= 400 && code !== 421 && !isForgivenOvershoot(code, data) && ++errors >= options.maxErrorsPerSession) {
       options.onTooManyErrors?.(connection);
       write(421, `4.7.0 ${options.hostname} Error: too many errors`, false);
     }
@@ -137,7 +156,7 @@ function libraryReplyTable(options: SessionGateOptions): Map<string, string> {
     ['503 Error: need RCPT command', '5.5.1 Error: need RCPT command'],
     ['500 Error: command not recognized', '5.5.2 Error: command not recognized'],
     ['504 Error: Unrecognized authentication type', '5.5.4 Error: unsupported authentication mechanism'],
-    ['452 Error: too many recipients', '4.5.3 Error: too many recipients'],
+    [`452 ${TOO_MANY_RECIPIENTS}`, '4.5.3 Error: too many recipients'],
     ['501 Error: Bad recipient address syntax', '5.1.3 Error: bad recipient address syntax'],
     ['501 Error: Bad sender address syntax', '5.1.7 Error: bad sender address syntax'],
     ['501 Error: syntax: STARTTLS', '5.5.4 Error: STARTTLS takes no argument'],
