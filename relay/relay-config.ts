@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultMessageMemoryBudgetBytes } from './message-memory-budget.ts';
 import { RecipientDomainCheck } from './recipient-domain-check.ts';
 
 /**
@@ -31,6 +32,12 @@ export const relayEnvSchema = z.object({
    */
   RECIPIENT_OVERSHOOT_LIMIT: z.coerce.number().int().min(0).default(1_000),
   MAX_HEADER_BYTES: positive.default(256 * 1024),
+  /**
+   * Message bytes all sessions of one process may hold at once; past it a new
+   * DATA is `451 4.3.1`. Unset: half the container's memory (cgroup limit, or
+   * the machine's memory).
+   */
+  MESSAGE_MEMORY_BUDGET_BYTES: positive.optional(),
   IDLE_TIMEOUT_SECONDS: positive.default(300),
   MAX_ERRORS_PER_SESSION: positive.default(10),
   MAX_UNAUTHENTICATED_COMMANDS: positive.default(10),
@@ -88,6 +95,7 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
     recipientOvershootLimit: env.RECIPIENT_OVERSHOOT_LIMIT,
     maxLineLength: 998,
     maxHeaderBytes: env.MAX_HEADER_BYTES,
+    messageMemoryBudgetBytes: env.MESSAGE_MEMORY_BUDGET_BYTES ?? defaultMessageMemoryBudgetBytes(),
     idleTimeoutMs: env.IDLE_TIMEOUT_SECONDS * 1000,
     maxErrorsPerSession: env.MAX_ERRORS_PER_SESSION,
     maxUnauthenticatedCommands: env.MAX_UNAUTHENTICATED_COMMANDS,

@@ -8,8 +8,10 @@ import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { RelayMetrics } from './relay-metrics.ts';
 import type { SesSender } from './ses-sender.ts';
+import type { SmtpConnectionInternals } from './smtp-connection-internals.ts';
 import type { SendingLimits, SendingQuota } from './sending-quota.ts';
-import { createSubmissionHooks } from './submission-hooks.ts';
+import { MessageMemoryBudget } from './message-memory-budget.ts';
+import { createSubmissionHooks, OUT_OF_MESSAGE_MEMORY } from './submission-hooks.ts';
 import { SubmissionServer } from './submission-server.ts';
 
 export interface RelaySettings {
@@ -26,6 +28,8 @@ export interface RelaySettings {
   readonly recipientOvershootLimit: number;
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
+  /** Message bytes all sessions of the process may hold at once (message-memory-budget.ts). */
+  readonly messageMemoryBudgetBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxErrorsPerSession: number;
   readonly maxUnauthenticatedCommands: number;
@@ -68,6 +72,7 @@ export interface RunningRelay {
  * hooks; only the way TLS starts differs.
  */
 export async function startRelay(settings: RelaySettings, deps: RelayDeps): Promise<RunningRelay> {
+  const messageMemory = new MessageMemoryBudget(settings.messageMemoryBudgetBytes);
   const hooks = createSubmissionHooks({
     hostname: settings.hostname,
     policy: deps.policy,
@@ -83,6 +88,8 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     log: deps.log,
     maxLineLength: settings.maxLineLength,
     maxHeaderBytes: settings.maxHeaderBytes,
+    maxMessageBytes: settings.maxMessageBytes,
+    messageMemory,
     defaultLimits: settings.defaultLimits,
     ...(deps.quota ? { quota: deps.quota } : {}),
     ...(deps.recipientDomains ? { recipientDomains: deps.recipientDomains } : {}),
@@ -96,6 +103,16 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     recipientOvershootLimit: settings.recipientOvershootLimit,
     maxSessionMs: settings.maxSessionMs,
     onTooManyErrors: () => deps.log.info({ event: 'too-many-errors' }, 'session closed: too many errors'),
+    refuseData: (connection: SmtpConnectionInternals) => {
+      if (!messageMemory.isSpent()) return undefined;
+      const { id, remoteAddress } = connection.session;
+      deps.log.warn(
+        { event: 'reject', stage: 'DATA', session: id, client: remoteAddress, code: 451, reason: OUT_OF_MESSAGE_MEMORY.reason, heldBytes: messageMemory.heldBytes },
+        `reject: DATA from [${remoteAddress}]: message memory spent (${messageMemory.heldBytes} bytes held)`,
+      );
+      deps.metrics?.rejected(OUT_OF_MESSAGE_MEMORY.reason);
+      return OUT_OF_MESSAGE_MEMORY;
+    },
   };
   const common = {
     ...hooks,

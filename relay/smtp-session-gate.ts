@@ -1,4 +1,4 @@
-import { ENHANCED_CODE_PREFIX } from './smtp-error.ts';
+import { ENHANCED_CODE_PREFIX, type SmtpError } from './smtp-error.ts';
 import type { SmtpConnectionInternals } from './smtp-connection-internals.ts';
 
 export interface SessionGateOptions {
@@ -19,6 +19,8 @@ export interface SessionGateOptions {
   readonly onTooManyErrors?: (connection: SmtpConnectionInternals) => void;
   /** Longest a session may last, idle or not (`421 4.4.2` after). */
   readonly maxSessionMs: number;
+  /** A refusal for a DATA that would start a message now (the process's message memory is spent), if any. */
+  readonly refuseData?: (connection: SmtpConnectionInternals) => SmtpError | undefined;
   /** True once the service is shutting down: no new transaction may start. */
   readonly isDraining: () => boolean;
 }
@@ -45,7 +47,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  *   bring theirs, and the library's fixed texts are mapped in LIBRARY_REPLIES;
  * - a session that earns too many errors is closed with `421 4.7.0`; recipients
  *   past the per-message limit are not errors until the transaction has had
- *   `recipientOvershootLimit` of them.
+ *   `recipientOvershootLimit` of them;
+ * - a DATA that `refuseData` refuses is answered before the message starts.
  */
 export function installSessionGate(connection: SmtpConnectionInternals, options: SessionGateOptions): void {
   const dispatch = connection._onCommand.bind(connection);
@@ -111,6 +114,11 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
     }
     if (name === 'VRFY') {
       reply(252, '2.0.0 Cannot VRFY user, but will accept message and attempt delivery');
+      return next();
+    }
+    const dataRefusal = name === 'DATA' && connection.session.envelope.rcptTo.length > 0 ? options.refuseData?.(connection) : undefined;
+    if (dataRefusal) {
+      reply(dataRefusal.responseCode, dataRefusal.message);
       return next();
     }
     if (name === 'AUTH' && args.length === 2 && args[1] !== '=' && !BASE64.test(args[1] ?? '')) {

@@ -4,6 +4,7 @@ import type { PolicyClient, UserProfile } from '../lambda/policy-contract.ts';
 import type { ClientAuthentication } from './client-authentication.ts';
 import type { ClientConnections } from './client-connections.ts';
 import { buildHeaderSection, claimedSenders, isClientSesDirective, parseHeaderSection } from './header-section.ts';
+import type { MessageMemory, MessageMemoryBudget } from './message-memory-budget.ts';
 import { readMessage, type MessageDefect } from './message-reader.ts';
 import { METRIC, type RelayMetrics } from './relay-metrics.ts';
 import type { RecipientDomainCheck } from './recipient-domain-check.ts';
@@ -24,6 +25,10 @@ export interface SubmissionHooksDeps {
   readonly log: RelayLog;
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
+  /** SIZE: message bytes past it are dropped, not kept. */
+  readonly maxMessageBytes: number;
+  /** Message bytes all sessions of this process may hold at once. */
+  readonly messageMemory: MessageMemoryBudget;
   /** Absent: no per-user sending limits are counted. */
   readonly quota?: SendingQuota;
   /** Limits for users whose own settings name none. */
@@ -47,6 +52,9 @@ const DEFECT_REPLIES: Record<MessageDefect, SmtpError> = {
   'long-line': new SmtpError(550, '5.5.2', 'Message rejected: a line is longer than 998 characters (RFC 5322 2.1.1)', undefined, 'long-line'),
   'header-too-long': new SmtpError(552, '5.3.4', 'Message rejected: header section too large', undefined, 'header-too-long'),
 };
+
+/** The process's message memory is spent (message-memory-budget.ts): at a new DATA, or while one is read. */
+export const OUT_OF_MESSAGE_MEMORY = new SmtpError(451, '4.3.1', 'Insufficient system storage, try again later', undefined, 'message-memory');
 
 /** What the relay keeps about one session beyond smtp-server's own session object. */
 interface SessionState {
@@ -222,8 +230,18 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   }
 
   async function relayMessage(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const memory = deps.messageMemory.open();
+    try {
+      return await judgeAndSend(stream, session, memory);
+    } finally {
+      memory.release();
+    }
+  }
+
+  async function judgeAndSend(stream: SMTPServerDataStream, session: SMTPServerSession, memory: MessageMemory): Promise<string> {
     const started = performance.now();
-    const message = await readMessage(stream, { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes }).catch(
+    const limits = { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes, maxMessageBytes: deps.maxMessageBytes, memory };
+    const message = await readMessage(stream, limits).catch(
       (error: unknown) => {
         // smtp-server destroys the stream with ECONNECTION when the client hangs up inside DATA.
         if ((error as { code?: unknown }).code !== 'ECONNECTION') throw error;
@@ -232,9 +250,10 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     );
     const fields = envelopeFields(session);
     // smtp-server answers an oversized message 552 itself (rejectOversized); it must not be sent.
-    if (stream.sizeExceeded) {
+    if (stream.sizeExceeded || message.discarded === 'size') {
       throw refuse(session, 'DATA', new SmtpError(552, '5.3.4', 'Message size exceeds fixed maximum message size', undefined, 'too-big'), fields);
     }
+    if (message.discarded === 'memory') throw refuse(session, 'DATA', OUT_OF_MESSAGE_MEMORY, { ...fields, size: message.size });
     if (message.defect) throw refuse(session, 'DATA', DEFECT_REPLIES[message.defect], fields);
 
     const user = session.user as UserProfile;
