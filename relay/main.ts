@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { createCountersClient, createLambdaClient, createSesClient } from './aws-clients.ts';
 import { CachingPolicyClient } from './caching-policy-client.ts';
 import { LambdaPolicyClient } from './lambda-policy-client.ts';
-import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom } from './relay-config.ts';
+import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, sendingQuotaOptionsFrom } from './relay-config.ts';
 import { createRelayLog } from './relay-log.ts';
 import { RelayMetrics } from './relay-metrics.ts';
 import { startRelay } from './relay-server.ts';
@@ -73,7 +73,7 @@ const relay = await startRelay(relaySettingsFrom(settings, tls), {
   ses,
   log,
   ...(awsEnv.COUNTERS_TABLE
-    ? { quota: new SendingQuota(createCountersClient({ region: awsEnv.AWS_REGION }), awsEnv.COUNTERS_TABLE) }
+    ? { quota: new SendingQuota(createCountersClient({ region: awsEnv.AWS_REGION }), awsEnv.COUNTERS_TABLE, sendingQuotaOptionsFrom(settings)) }
     : {}),
   ...(recipientDomains ? { recipientDomains } : {}),
 });

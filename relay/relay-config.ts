@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defaultMessageMemoryBudgetBytes } from './message-memory-budget.ts';
 import { RecipientDomainCheck } from './recipient-domain-check.ts';
+import type { SendingQuotaOptions } from './sending-quota.ts';
 
 /**
  * SES v2 takes a raw message of up to 40 MB. The SIZE we advertise leaves room
@@ -53,6 +54,16 @@ export const relayEnvSchema = z.object({
   /** 0 means no limit. */
   DEFAULT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   DEFAULT_RECIPIENTS_PER_DAY: z.coerce.number().int().min(0).default(10_000),
+  /** When the counters table cannot be reached: `451 4.7.1` past a per-task fallback share, or let mail through. */
+  QUOTA_UNAVAILABLE: z.enum(['fail-closed', 'fail-open']).default('fail-closed'),
+  /**
+   * fail-closed: while the counters cannot be reached each task allows a user
+   * their limit divided by this many tasks (the service's largest task count
+   * keeps all tasks together within the limit).
+   */
+  QUOTA_FALLBACK_TASKS: positive.default(6),
+  /** Largest lease of messages or recipients a task takes from a user's counter at once. */
+  QUOTA_LEASE_MAX: positive.default(100),
   RECIPIENT_DOMAIN_CHECK: z.enum(['on', 'off']).default('on'),
   RECIPIENT_DNS_SERVERS: z.string().optional(),
   RECIPIENT_DNS_TIMEOUT_MS: positive.default(3_000),
@@ -117,6 +128,10 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
     },
     ...(env.SES_CONFIGURATION_SET ? { configurationSet: env.SES_CONFIGURATION_SET } : {}),
   };
+}
+
+export function sendingQuotaOptionsFrom(env: RelayEnv): SendingQuotaOptions {
+  return { whenUnavailable: env.QUOTA_UNAVAILABLE, fallbackShare: 1 / env.QUOTA_FALLBACK_TASKS, leaseCap: env.QUOTA_LEASE_MAX };
 }
 
 /** The recipient-domain lookup the settings ask for, if any. */

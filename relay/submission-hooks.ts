@@ -12,7 +12,7 @@ import { rejectUnacceptableRecipient } from './recipient-policy.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { SesSender } from './ses-sender.ts';
 import { requireOwnedSender } from './sender-ownership.ts';
-import { QuotaUnavailableError, type SendingLimits, type SendingQuota } from './sending-quota.ts';
+import type { QuotaAdmission, SendingLimits, SendingQuota } from './sending-quota.ts';
 import { SmtpError } from './smtp-error.ts';
 import { traceHeader } from './trace-header.ts';
 
@@ -116,15 +116,15 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
 
   const limitsOf = (user: UserProfile): SendingLimits => ({ ...deps.defaultLimits, ...user.limits });
 
-  /** Counts against a sending limit; a counter that cannot be reached lets the mail through (logged). */
-  const admit = async (session: SMTPServerSession, count: (quota: SendingQuota) => Promise<void>) => {
+  /** Counts against a sending limit; when the counters could not be reached, says so in the log. */
+  const admit = async (session: SMTPServerSession, count: (quota: SendingQuota) => Promise<QuotaAdmission>) => {
     if (!deps.quota) return;
-    try {
-      await count(deps.quota);
-    } catch (error) {
-      if (!(error instanceof QuotaUnavailableError)) throw error;
-      log.error({ event: 'quota-unavailable', session: session.id, login: loginOf(session), cause: String(error.cause) }, 'sending quota unavailable, mail let through');
-    }
+    const admission = await count(deps.quota);
+    if (admission.counted === 'shared') return;
+    log.error(
+      { event: 'quota-unavailable', session: session.id, login: loginOf(session), counted: admission.counted, cause: String(admission.cause) },
+      admission.counted === 'locally' ? 'sending quota unavailable, counted against this task\'s fallback share' : 'sending quota unavailable, mail let through uncounted (QUOTA_UNAVAILABLE=fail-open)',
+    );
   };
 
   return {

@@ -7,7 +7,7 @@ import { createPolicyHandler } from '../../lambda/policy-handler.ts';
 import { createSesClient } from '../../relay/aws-clients.ts';
 import { DirectPolicyClient } from '../../relay/direct-policy-client.ts';
 import { LOCAL_COUNTERS_TABLE, localDynamoDbClient } from '../../relay/local/embedded-dynamodb.ts';
-import { parseRelayEnv, relaySettingsFrom } from '../../relay/relay-config.ts';
+import { parseRelayEnv, relaySettingsFrom, sendingQuotaOptionsFrom } from '../../relay/relay-config.ts';
 import { createRelayLog } from '../../relay/relay-log.ts';
 import { startRelay, type RunningRelay } from '../../relay/relay-server.ts';
 import { SesSender } from '../../relay/ses-sender.ts';
@@ -164,7 +164,7 @@ describe('per-user sending limits, shared by every task through DynamoDB', () =>
       policy: new DirectPolicyClient(createPolicyHandler(relay.stack.store)),
       ses: new SesSender(createSesClient({ region: 'us-east-1', endpoint: relay.stack.ses.url, credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }, 5_000), { throttleRetries: 0, throttleBackoffMs: 0 }),
       log: createRelayLog('silent'),
-      quota: new SendingQuota(localDynamoDbClient(relay.stack.dynamoEndpoint), LOCAL_COUNTERS_TABLE),
+      quota: new SendingQuota(localDynamoDbClient(relay.stack.dynamoEndpoint), LOCAL_COUNTERS_TABLE, sendingQuotaOptionsFrom(env)),
     });
   });
   after(async () => {
