@@ -18,6 +18,7 @@ import type { DynamoEndpointStats, DynamoFault } from '../../relay/local/embedde
 import type { SesEndpointStats } from '../../relay/local/ses-endpoint.ts';
 import { startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
 import type { SmtpReply } from '../support/smtp-dialogue.ts';
+import { clearOfMinuteEnd } from '../support/until.ts';
 import { FaultClient, markerOf, type FaultSession, type Transaction } from './fault-client.ts';
 import { account, type HeldCopy, type LedgerRow } from './fault-ledger.ts';
 import { startLocalRelayProcess } from './local-relay-process.ts';
@@ -555,12 +556,6 @@ const dynamoScenarios: FaultScenario[] = [
     },
   }),
 ];
-
-/** Waits out the last seconds of a minute, so that a scenario's messages fall in one per-minute window. */
-async function clearOfMinuteEnd(): Promise<void> {
-  const second = new Date().getUTCSeconds() + new Date().getUTCMilliseconds() / 1000;
-  if (second > 45) await sleep((60.5 - second) * 1000);
-}
 
 // ---- the client, and the relay itself ----
 
