@@ -131,7 +131,7 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
 }
 
 export function sendingQuotaOptionsFrom(env: RelayEnv): SendingQuotaOptions {
-  return { whenUnavailable: env.QUOTA_UNAVAILABLE, fallbackShare: 1 / env.QUOTA_FALLBACK_TASKS, leaseCap: env.QUOTA_LEASE_MAX };
+  return { whenUnavailable: env.QUOTA_UNAVAILABLE, fallbackTasks: env.QUOTA_FALLBACK_TASKS, leaseCap: env.QUOTA_LEASE_MAX };
 }
 
 /** The recipient-domain lookup the settings ask for, if any. */

@@ -14,7 +14,7 @@ export interface SendingLimits {
 /**
  * What happens to mail when the counters cannot be reached:
  * - `fail-closed`: each task lets a user send a share of each limit
- *   (`fallbackShare`), counted in its own memory for the window; past it `451 4.7.1`;
+ *   (1 / `fallbackTasks`), counted in its own memory for the window; past it `451 4.7.1`;
  * - `fail-open`: mail goes through uncounted (logged).
  */
 export type QuotaUnavailableMode = 'fail-closed' | 'fail-open';
@@ -22,10 +22,11 @@ export type QuotaUnavailableMode = 'fail-closed' | 'fail-open';
 export interface SendingQuotaOptions {
   readonly whenUnavailable: QuotaUnavailableMode;
   /**
-   * fail-closed: the share of a limit one task allows per window while the
-   * counters cannot be reached. With `1 / tasks` all tasks together stay within the limit.
+   * fail-closed: while the counters cannot be reached one task allows a user
+   * each limit divided by this, per window; with the most tasks the service
+   * runs, all of them together stay within the limit.
    */
-  readonly fallbackShare: number;
+  readonly fallbackTasks: number;
   /** The largest lease, in messages or recipients (see quota-leases.ts). */
   readonly leaseCap: number;
   readonly now?: () => Date;
@@ -138,7 +139,7 @@ export class SendingQuota {
     const window = counter.windowOf(this.#now());
     if (counter.fallback.window !== window) counter.fallback = { window, spent: new Map() };
     const spent = (counter.fallback.spent.get(login) ?? 0) + amount;
-    if (spent > Math.floor(limit * this.options.fallbackShare)) {
+    if (spent > Math.floor(limit / this.options.fallbackTasks)) {
       throw new SmtpError(451, '4.7.1', 'Error: sending limits cannot be checked now, try again later', cause, 'quota-unavailable');
     }
     counter.fallback.spent.set(login, spent);

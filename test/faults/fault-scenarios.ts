@@ -537,6 +537,23 @@ const dynamoScenarios: FaultScenario[] = [
     },
   }),
   inProcess<DynamoEndpointStats>({
+    fault: 'DynamoDB hangs on the sending counters (fail-closed)',
+    async run(relay, client) {
+      relay.stack.dynamo!.faults.arm('hang@relay-counters');
+      await client.submit('m1');
+      return relay.stack.dynamo!.stats();
+    },
+    verify(played) {
+      // The counters client gives up within seconds; the message is counted against this task's fallback share.
+      assertReplies(played, [/^250 2\.0\.0 Ok: queued as /]);
+      assert.ok((played.facts.faults.hang ?? 0) >= 2);
+      const logged = played.log.filter((line) => line.event === 'quota-unavailable');
+      assert.ok(logged.length >= 2 && logged.every((line) => line.counted === 'locally'));
+      assert.match(String(logged[0]?.cause), /timeout|timed out/i);
+      assertDeliveredAndLogged(played);
+    },
+  }),
+  inProcess<DynamoEndpointStats>({
     fault: 'DynamoDB 500 on the sending counters (QUOTA_UNAVAILABLE=fail-open)',
     env: { DEFAULT_MESSAGES_PER_MINUTE: '12', QUOTA_FALLBACK_TASKS: '6', QUOTA_UNAVAILABLE: 'fail-open' },
     async run(relay, client) {
