@@ -185,11 +185,12 @@ export class RelayService extends Construct {
           StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
         },
       }),
-      description: 'Submission relay task: invoke the policy function, send through SES, update rate counters. Nothing else.',
+      description: 'Submission relay task: invoke the policy function, send through SES, update rate counters, read the users change feed. Nothing else.',
     });
     props.policyFunction.grantInvoke(this.taskRole);
     props.sending.grantSendRawEmail(this.taskRole);
     props.tables.grantCounterUpdate(this.taskRole);
+    props.tables.grantChangeFeedRead(this.taskRole);
 
     // --- Cluster and task ---------------------------------------------------------
     this.cluster = new ecs.Cluster(this, 'Cluster', {
@@ -263,6 +264,8 @@ export class RelayService extends Construct {
         QUOTA_FALLBACK_TASKS: String(maxCount),
         // Half the task's memory for messages being received; the rest is Node, TLS and sessions.
         MESSAGE_MEMORY_BUDGET_BYTES: String(memoryLimitMiB * 1024 * 1024 / 2),
+        // For its change feed only (revocation); the task role may read nothing else of it.
+        USERS_TABLE: props.tables.usersTable.tableName,
         METRICS_NAMESPACE: props.metrics.namespace,
         STAGE: props.stage,
         LOG_LEVEL: props.logLevel ?? 'info',

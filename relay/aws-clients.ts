@@ -64,3 +64,16 @@ export function createCountersClient(target: AwsTarget): DynamoDBClient {
     requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
   });
 }
+
+/**
+ * DynamoDB client for the change feed: one attempt per poll (the next poll is
+ * the retry) and a timeout inside the poll interval, so that a hung read shows
+ * as a failed one long before the revocation bound runs out.
+ */
+export function createChangeFeedClient(target: AwsTarget, timeoutMs: number): DynamoDBClient {
+  return new DynamoDBClient({
+    ...target,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+  });
+}
