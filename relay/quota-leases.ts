@@ -14,6 +14,10 @@
  * largest lease − 1), and a task only ever holds what recent demand there asked
  * for (see `nextLeaseSize`).
  *
+ * A limit lowered within a window (an operator's change, a reputation
+ * throttle) applies at once: what was leased under the higher limit is dropped,
+ * and the next lease is judged against the lower one.
+ *
  * Lease size adapts: the first lease of a window is what this task spent for
  * the user in the window before (at least 1), each further lease in the window
  * doubles, and none is larger than `maxLease(limit)`.
@@ -32,6 +36,8 @@ interface Lease {
   spent: number;
   /** Size of the next lease. */
   nextSize: number;
+  /** The limit the lease was taken under. */
+  limit: number;
   /** The smallest amount the shared counter refused in this window: it cannot fit later either (nothing is given back). */
   refusedFrom?: number;
   /** A lease being taken now; others wait for it rather than take their own. */
@@ -70,6 +76,7 @@ export class QuotaLeases {
     for (;;) {
       const window = this.currentWindow();
       const lease = this.#lease(user, window);
+      if (limit !== lease.limit) relimit(lease, limit);
       if (lease.refusedFrom !== undefined && amount >= lease.refusedFrom) return false;
       if (lease.remaining >= amount) {
         lease.remaining -= amount;
@@ -112,9 +119,20 @@ export class QuotaLeases {
     let lease = this.#current.leases.get(user);
     if (!lease) {
       const before = this.#previous.leases.get(user);
-      lease = { remaining: 0, spent: 0, nextSize: Math.max(1, before?.spent ?? 1) };
+      lease = { remaining: 0, spent: 0, nextSize: Math.max(1, before?.spent ?? 1), limit: Number.POSITIVE_INFINITY };
       this.#current.leases.set(user, lease);
     }
     return lease;
   }
+}
+
+/**
+ * The user's limit changed within the window: a lower one voids what was
+ * leased under the higher (it would overshoot the new limit); a higher one
+ * may have room for what the counter refused before.
+ */
+function relimit(lease: Lease, limit: number): void {
+  if (limit < lease.limit) lease.remaining = 0;
+  else delete lease.refusedFrom;
+  lease.limit = limit;
 }

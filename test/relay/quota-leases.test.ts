@@ -75,3 +75,29 @@ describe('a limit leased by two tasks holds exactly', () => {
     for (const smtp of sessions) smtp.close();
   });
 });
+
+describe('a limit lowered within the window holds at once', () => {
+  let relay: TestRelay;
+  before(async () => {
+    relay = await startTestRelay({ env: { DEFAULT_MESSAGES_PER_MINUTE: '40', DEFAULT_RECIPIENTS_PER_DAY: '0', POLICY_CACHE_SECONDS: '0' } });
+    await relay.addUser(USER, PASSWORD);
+  });
+  after(() => relay.close());
+
+  test('what was leased under the higher limit is not spent past the lower one', async () => {
+    await clearOfMinuteEnd();
+    const mailFrom = async (smtp: Awaited<ReturnType<typeof connectAuthenticated>>) => {
+      const reply = await smtp.command(`MAIL FROM:<${USER}>`);
+      await smtp.command('RSET');
+      return reply.text;
+    };
+    const before = await connectAuthenticated(relay, USER, PASSWORD);
+    // Leases of 1, 2, 4 and 5: 12 leased, 10 spent, 2 left on this task.
+    for (let i = 0; i < 10; i++) assert.equal(await mailFrom(before), '250 2.1.0 Accepted');
+    before.close();
+    await relay.stack.store.updateUser(USER, { settings: { limits: { messagesPerMinute: 10 } } });
+    const after = await connectAuthenticated(relay, USER, PASSWORD);
+    assert.equal(await mailFrom(after), '450 4.7.1 Error: sending rate limit reached (10 messages a minute), try again later');
+    after.close();
+  });
+});
