@@ -90,8 +90,13 @@ describe('memory stays bounded (issue 10 item 4)', () => {
     const logged = relay.logLines().filter((line) => line.event === 'reject' && line.reason === 'message-memory');
     assert.equal(logged.length, refused, 'each refusal is logged');
 
-    // Nothing stays held: every session can send again, and the process is alive.
-    const again = await Promise.all(sessions.map((session) => session.transaction('again')));
+    // Nothing stays held: every session can send again (RSET ends a transaction refused at DATA), and the process is alive.
+    const again = await Promise.all(
+      sessions.map(async (session) => {
+        assert.equal((await session.smtp.command('RSET')).code, 250);
+        return session.transaction('again');
+      }),
+    );
     for (const transaction of again) assert.match(transaction.reply?.text ?? '', /^250 2\.0\.0 Ok: queued as /);
     await Promise.all(sessions.map((session) => session.quit()));
     assert.equal(relay.child.exitCode, null);
