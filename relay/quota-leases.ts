@@ -12,7 +12,7 @@
  * other tasks, so a user spreading mail over several tasks can be refused
  * before the limit by at most what the other tasks hold, (tasks − 1) × (the
  * largest lease − 1), and a task only ever holds what recent demand there asked
- * for (see `nextLeaseSize`).
+ * for (see the sizing below).
  *
  * A limit lowered within a window (an operator's change, a reputation
  * throttle) applies at once: what was leased under the higher limit is dropped,
@@ -62,7 +62,7 @@ export class QuotaLeases {
   ) {}
 
   /** The largest lease for a limit. */
-  maxLease(limit: number): number {
+  #maxLease(limit: number): number {
     return Math.max(1, Math.min(this.leaseCap, Math.floor(limit * LEASE_SHARE_OF_LIMIT)));
   }
 
@@ -97,12 +97,12 @@ export class QuotaLeases {
   }
 
   async #renew(lease: Lease, user: string, window: string, amount: number, limit: number): Promise<boolean> {
-    const wanted = Math.max(amount, Math.min(lease.nextSize, this.maxLease(limit)));
+    const wanted = Math.max(amount, Math.min(lease.nextSize, this.#maxLease(limit)));
     // Near the limit a full lease may not fit where the amount itself still does.
     for (const size of wanted > amount ? [wanted, amount] : [amount]) {
       if (await this.takeShared(user, window, size, limit)) {
         lease.remaining += size;
-        lease.nextSize = Math.min(this.maxLease(limit), lease.nextSize * 2);
+        lease.nextSize = Math.min(this.#maxLease(limit), lease.nextSize * 2);
         return true;
       }
     }
