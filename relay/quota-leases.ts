@@ -20,7 +20,8 @@
  *
  * Lease size adapts: the first lease of a window is what this task spent for
  * the user in the window before (at least 1), each further lease in the window
- * doubles, and none is larger than `maxLease(limit)`.
+ * doubles, and none is larger than the lease cap (QUOTA_LEASE_MAX) or
+ * LEASE_SHARE_OF_LIMIT of the limit.
  */
 
 /** A lease is never more than this share of the user's limit, so small limits are not tied up in one task. */
