@@ -6,7 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { SMTPServerSession } from 'smtp-server';
 import type { PolicyClient, PolicyDecision, PolicyRequest } from '../../lambda/policy-contract.ts';
+import { outgoingHeaderSection } from '../../relay/header-section.ts';
+import { claimedSenders } from '../../relay/sender-fields.ts';
+import { traceHeader } from '../../relay/trace-header.ts';
 import { connectAuthenticated, connectSecure, startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
 import { plainToken } from '../support/smtp-dialogue.ts';
 import { queuedId, sendThrough } from '../support/smtp-transaction.ts';
@@ -190,9 +194,11 @@ describe('hostile input (issue #9)', () => {
   });
 
   describe('header field names are RFC 5322 field names', () => {
+    test('bypass: a NUL in a field name is 550 5.6.0', async () => {
+      assert.equal(await send(`From: ${USER}\r\nX-SES-CONFIGURATION-SET\x00: other-team\r\n\r\nbody\r\n`), '550 5.6.0 Message rejected: NUL character in message');
+    });
     for (const [header, why] of [
       ['X-SES\r\n -CONFIGURATION-SET: other-team', 'a name folded across lines'],
-      ['X-SES-CONFIGURATION-SET\x00: other-team', 'a NUL in the name'],
       ['X-SES-CONFIGURATION-S\u00c9T: other-team', 'an 8-bit byte in the name'],
       ['X-SES\u2010CONFIGURATION-SET: other-team', 'a Unicode lookalike hyphen in the name'],
       ['X SES: other-team', 'a space inside the name'],
@@ -255,5 +261,32 @@ describe('hostile input (issue #9)', () => {
       assert.ok(!relay.logText().includes('\u030d'), 'the raw identity is not in the log');
       assert.ok(relay.logLines().some((line) => line.event === 'auth-failed' && line.login === 'ceo??@corp.example'));
     });
+  });
+});
+
+describe('checks judge the bytes that leave', () => {
+  const session = (hostNameAppearsAs: string) =>
+    ({ hostNameAppearsAs, remoteAddress: '127.0.0.1', transmissionType: 'ESMTPSA', id: 'abc', tlsOptions: false }) as unknown as SMTPServerSession;
+  const CLIENT = Buffer.from(`From: ${USER}\r\nSubject: x\r\n\r\n`);
+
+  test('the trace header is printable ASCII whatever the session holds: a name outside the grammar is written unknown', () => {
+    const trace = traceHeader({ hostname: 'relay.test', session: session('x\u030d\u030aFrom: ceo@corp.example'), date: new Date(0) });
+    assert.match(trace.toString('utf8'), /^Received: from unknown \(\[127\.0\.0\.1\]\)\r\n\tby relay\.test /);
+    assert.ok(trace.every((byte) => byte === 0x09 || byte === 0x0d || byte === 0x0a || (byte >= 0x20 && byte <= 0x7e)));
+  });
+
+  test('a From or an X-SES-* field above the client header is judged, not passed', () => {
+    const forgedFrom = outgoingHeaderSection(Buffer.from('Received: from x\r\nFrom: ceo@corp.example\r\n'), CLIENT);
+    assert.ok(forgedFrom.ok);
+    assert.deepEqual(claimedSenders(forgedFrom.fields), { ok: false, problem: 'more than one From header' });
+    assert.throws(() => outgoingHeaderSection(Buffer.from('Received: from x\r\nX-SES-CONFIGURATION-SET: other-team\r\n'), CLIENT), /outgoing header section/);
+  });
+
+  test('the section judged is the section sent, byte for byte', () => {
+    const trace = traceHeader({ hostname: 'relay.test', session: session('client.test'), date: new Date(0) });
+    const outgoing = outgoingHeaderSection(trace, Buffer.from(`From: ${USER}\r\nX-SES-TAGS: a=b\r\nSubject: x\r\n\r\n`));
+    assert.ok(outgoing.ok);
+    assert.deepEqual(outgoing.section, Buffer.concat([trace, Buffer.from(`From: ${USER}\r\nSubject: x\r\n\r\n`)]));
+    assert.deepEqual(Buffer.concat(outgoing.fields.map((field) => field.raw)), outgoing.section.subarray(0, -2));
   });
 });
