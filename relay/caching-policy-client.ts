@@ -10,6 +10,13 @@ export interface CachingPolicyClientOptions {
   readonly ttlMs: number;
   /** Permits held at most; the least recently used goes first. @default 10000 */
   readonly maxEntries?: number;
+  /**
+   * Permits held at most for one login; past it that login's own least
+   * recently used goes, so that one user (with a domain grant, say, and a new
+   * sender address in every message) cannot push everyone else's out.
+   * @default 100
+   */
+  readonly maxEntriesPerLogin?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -24,9 +31,11 @@ export interface PolicyCacheStats {
 interface Entry {
   readonly decision: PolicyDecision<PolicyRequest>;
   readonly expiresAt: number;
+  readonly login: string;
 }
 
 const DEFAULT_MAX_ENTRIES = 10_000;
+const DEFAULT_MAX_ENTRIES_PER_LOGIN = 100;
 
 /**
  * Remembers the policy's permits for a short while, so that a user who sends
@@ -41,7 +50,9 @@ const DEFAULT_MAX_ENTRIES = 10_000;
  *   password under a key made at random when the process starts: the cache
  *   holds nothing that would let anyone log in, and only the very same
  *   credentials from the same address find an entry;
- * - `authorizeSender` is keyed by the authenticated login and the sender.
+ * - `authorizeSender` is keyed by the authenticated login and the sender;
+ * - one login holds at most `maxEntriesPerLogin` permits, so no user can flush
+ *   the cache for the others.
  *
  * The price is staleness: a changed password, a disabled user or a revoked
  * grant takes effect within the TTL (POLICY_CACHE_SECONDS, 60 s by default),
@@ -49,9 +60,12 @@ const DEFAULT_MAX_ENTRIES = 10_000;
  */
 export class CachingPolicyClient implements PolicyClient {
   private readonly entries = new Map<string, Entry>();
+  /** Each login's keys, least recently used first. */
+  private readonly keysByLogin = new Map<string, Set<string>>();
   private readonly pending = new Map<string, Promise<PolicyDecision<PolicyRequest>>>();
   private readonly hmacKey = randomBytes(32);
   private readonly maxEntries: number;
+  private readonly maxEntriesPerLogin: number;
   private readonly now: () => number;
   private hits = 0;
   private misses = 0;
@@ -61,6 +75,7 @@ export class CachingPolicyClient implements PolicyClient {
     private readonly options: CachingPolicyClientOptions,
   ) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.maxEntriesPerLogin = options.maxEntriesPerLogin ?? DEFAULT_MAX_ENTRIES_PER_LOGIN;
     this.now = options.now ?? Date.now;
   }
 
@@ -69,9 +84,9 @@ export class CachingPolicyClient implements PolicyClient {
     const key = this.keyOf(request);
     const entry = this.entries.get(key);
     if (entry) {
-      this.entries.delete(key);
+      this.forget(key);
       if (entry.expiresAt > this.now()) {
-        this.entries.set(key, entry); // most recently used goes last
+        this.keep(key, entry); // most recently used goes last
         this.hits++;
         return entry.decision as PolicyDecision<R>;
       }
@@ -84,7 +99,7 @@ export class CachingPolicyClient implements PolicyClient {
     this.pending.set(key, asked);
     try {
       const decision = await asked;
-      if (decision.verdict === 'permit') this.remember(key, decision);
+      if (decision.verdict === 'permit') this.remember(key, request.login, decision);
       return decision as PolicyDecision<R>;
     } finally {
       this.pending.delete(key);
@@ -95,13 +110,28 @@ export class CachingPolicyClient implements PolicyClient {
     return { hits: this.hits, misses: this.misses, entries: this.entries.size };
   }
 
-  private remember(key: string, decision: PolicyDecision<PolicyRequest>): void {
-    this.entries.set(key, { decision, expiresAt: this.now() + this.options.ttlMs });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
+  private remember(key: string, login: string, decision: PolicyDecision<PolicyRequest>): void {
+    this.forget(key);
+    this.keep(key, { decision, expiresAt: this.now() + this.options.ttlMs, login });
+    const ownKeys = this.keysByLogin.get(login);
+    while (ownKeys && ownKeys.size > this.maxEntriesPerLogin) this.forget(ownKeys.values().next().value as string);
+    while (this.entries.size > this.maxEntries) this.forget(this.entries.keys().next().value as string);
+  }
+
+  private keep(key: string, entry: Entry): void {
+    this.entries.set(key, entry);
+    const ownKeys = this.keysByLogin.get(entry.login) ?? new Set<string>();
+    ownKeys.add(key);
+    this.keysByLogin.set(entry.login, ownKeys);
+  }
+
+  private forget(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    const ownKeys = this.keysByLogin.get(entry.login);
+    ownKeys?.delete(key);
+    if (ownKeys?.size === 0) this.keysByLogin.delete(entry.login);
   }
 
   private keyOf(request: PolicyRequest): string {
@@ -115,3 +145,4 @@ export class CachingPolicyClient implements PolicyClient {
     }
   }
 }
+

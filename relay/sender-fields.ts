@@ -71,18 +71,23 @@ export function claimedSenders(fields: readonly HeaderField[]): SenderClaims {
 
 /** Text between these cannot be part of one address as a reader shows it. */
 const ADDRESS_LIKE = /[^\s<>()[\]",;:\\]+/gu;
+/** The same with quotes and quoted pairs inside: `"ceo"@corp.example` and `"c\eo"@corp.example` read as ceo@corp.example. */
+const QUOTED_ADDRESS_LIKE = /[^\s<>()[\],;:]+/gu;
 
 /**
  * Every run of text in the field that reads as an address (something on both
  * sides of an `@`), as written and once decoded and folded; undefined when an
- * encoded word cannot be decoded.
+ * encoded word cannot be decoded. Quotes and backslashes are read both ways,
+ * as the end of a run and as nothing at all, since a reader may show either.
  */
 function addressesMentioned(value: string): string[] | undefined {
   const decoded = decodeEncodedWords(value);
   if (decoded === undefined) return undefined;
   const found = new Set<string>();
   for (const text of [value, decoded.normalize('NFKC')]) {
-    for (const [run] of text.matchAll(ADDRESS_LIKE)) {
+    const runs = [...text.matchAll(ADDRESS_LIKE)].map(([run]) => run);
+    const unquoted = [...text.matchAll(QUOTED_ADDRESS_LIKE)].map(([run]) => run.replace(/["\\]/g, ''));
+    for (const run of [...runs, ...unquoted]) {
       const at = run.indexOf('@');
       if (at > 0 && at < run.length - 1) found.add(run);
     }

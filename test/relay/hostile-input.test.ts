@@ -32,8 +32,12 @@ describe('hostile input (issue #9)', () => {
   });
 
   before(async () => {
-    // Each grammar test sends many refused lines in one session.
-    relay = await startTestRelay({ wrapPolicy: counting, env: { MAX_ERRORS_PER_SESSION: '1000', MAX_UNAUTHENTICATED_COMMANDS: '1000' } });
+    // Each grammar test sends many refused lines in one session, and the file
+    // sends more messages a minute than the default sending limit allows.
+    relay = await startTestRelay({
+      wrapPolicy: counting,
+      env: { MAX_ERRORS_PER_SESSION: '1000', MAX_UNAUTHENTICATED_COMMANDS: '1000', DEFAULT_MESSAGES_PER_MINUTE: '0' },
+    });
     await relay.addUser(USER, PASSWORD, ['sales@example.org', '@alice.example']);
     await relay.addUser(OTHER, 'mary hostile input password');
   });
