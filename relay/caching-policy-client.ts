@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { PolicyClient, PolicyDecision, PolicyRequest } from '../lambda/policy-contract.ts';
+import type { LoginChange, LoginChanges } from './change-feed.ts';
 
 export interface CachingPolicyClientOptions {
   /**
@@ -19,6 +20,12 @@ export interface CachingPolicyClientOptions {
   readonly maxEntriesPerLogin?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
+  /**
+   * The users table's change feed (relay/change-feed.ts): its changes drop the
+   * permits of the logins that changed, and while it is not current remembered
+   * permits are not used. Absent, only the TTL bounds staleness.
+   */
+  readonly changes?: LoginChanges;
 }
 
 /** Hits and misses since start, for metrics. */
@@ -31,7 +38,13 @@ export interface PolicyCacheStats {
 interface Entry {
   readonly decision: PolicyDecision<PolicyRequest>;
   readonly expiresAt: number;
+  /** The canonical login the permit is for, so that a change of the user drops it. */
   readonly login: string;
+}
+
+interface Pending {
+  readonly decision: Promise<PolicyDecision<PolicyRequest>>;
+  readonly generation: number;
 }
 
 const DEFAULT_MAX_ENTRIES = 10_000;
@@ -54,15 +67,24 @@ const DEFAULT_MAX_ENTRIES_PER_LOGIN = 100;
  * - one login holds at most `maxEntriesPerLogin` permits, so no user can flush
  *   the cache for the others.
  *
- * The price is staleness: a changed password, a disabled user or a revoked
- * grant takes effect within the TTL (POLICY_CACHE_SECONDS, 60 s by default),
- * per relay task. Identical questions asked at the same time share one call.
+ * - `confirmSession` is never cached: it is the question asked because
+ *   something changed.
+ *
+ * Staleness is bounded twice. The change feed (relay/change-feed.ts) calls
+ * `forget` with the logins that changed within seconds of the change, and
+ * while it cannot be read the cache is bypassed. The
+ * TTL (POLICY_CACHE_SECONDS, 60 s by default) stays as a backstop. A decision
+ * that was asked before a `forget` and answered after it may predate the
+ * change, so it is handed to its caller but not remembered. Identical
+ * questions asked at the same time share one call.
  */
 export class CachingPolicyClient implements PolicyClient {
   private readonly entries = new Map<string, Entry>();
   /** Each login's keys, least recently used first. */
   private readonly keysByLogin = new Map<string, Set<string>>();
-  private readonly pending = new Map<string, Promise<PolicyDecision<PolicyRequest>>>();
+  private readonly pending = new Map<string, Pending>();
+  /** Raised by every `forget`: answers to questions asked before it are not remembered. */
+  private generation = 0;
   private readonly hmacKey = randomBytes(32);
   private readonly maxEntries: number;
   private readonly maxEntriesPerLogin: number;
@@ -77,14 +99,15 @@ export class CachingPolicyClient implements PolicyClient {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.maxEntriesPerLogin = options.maxEntriesPerLogin ?? DEFAULT_MAX_ENTRIES_PER_LOGIN;
     this.now = options.now ?? Date.now;
+    options.changes?.subscribe((change) => this.forget(change));
   }
 
   async decide<R extends PolicyRequest>(request: R): Promise<PolicyDecision<R>> {
-    if (this.options.ttlMs <= 0) return this.inner.decide(request);
     const key = this.keyOf(request);
+    if (this.options.ttlMs <= 0 || key === undefined || !(this.options.changes?.isCurrent() ?? true)) return this.inner.decide(request);
     const entry = this.entries.get(key);
     if (entry) {
-      this.forget(key);
+      this.drop(key);
       if (entry.expiresAt > this.now()) {
         this.keep(key, entry); // most recently used goes last
         this.hits++;
@@ -93,29 +116,41 @@ export class CachingPolicyClient implements PolicyClient {
     }
     this.misses++;
     const inFlight = this.pending.get(key);
-    if (inFlight) return (await inFlight) as PolicyDecision<R>;
+    if (inFlight?.generation === this.generation) return (await inFlight.decision) as PolicyDecision<R>;
 
+    const generation = this.generation;
     const asked = this.inner.decide(request) as Promise<PolicyDecision<PolicyRequest>>;
-    this.pending.set(key, asked);
+    this.pending.set(key, { decision: asked, generation });
     try {
       const decision = await asked;
-      if (decision.verdict === 'permit') this.remember(key, request.login, decision);
+      if (decision.verdict === 'permit' && generation === this.generation) this.remember(key, decision, loginOf(request, decision));
       return decision as PolicyDecision<R>;
     } finally {
-      this.pending.delete(key);
+      if (this.pending.get(key)?.decision === asked) this.pending.delete(key);
     }
+  }
+
+  /** Drops every permit of the logins that changed (all of them for `all`). */
+  forget(change: LoginChange): void {
+    this.generation++;
+    if (change === 'all') {
+      this.entries.clear();
+      this.keysByLogin.clear();
+      return;
+    }
+    for (const login of change) for (const key of this.keysByLogin.get(login) ?? []) this.drop(key);
   }
 
   stats(): PolicyCacheStats {
     return { hits: this.hits, misses: this.misses, entries: this.entries.size };
   }
 
-  private remember(key: string, login: string, decision: PolicyDecision<PolicyRequest>): void {
-    this.forget(key);
+  private remember(key: string, decision: PolicyDecision<PolicyRequest>, login: string): void {
+    this.drop(key);
     this.keep(key, { decision, expiresAt: this.now() + this.options.ttlMs, login });
     const ownKeys = this.keysByLogin.get(login);
-    while (ownKeys && ownKeys.size > this.maxEntriesPerLogin) this.forget(ownKeys.values().next().value as string);
-    while (this.entries.size > this.maxEntries) this.forget(this.entries.keys().next().value as string);
+    while (ownKeys && ownKeys.size > this.maxEntriesPerLogin) this.drop(ownKeys.values().next().value as string);
+    while (this.entries.size > this.maxEntries) this.drop(this.entries.keys().next().value as string);
   }
 
   private keep(key: string, entry: Entry): void {
@@ -125,7 +160,7 @@ export class CachingPolicyClient implements PolicyClient {
     this.keysByLogin.set(entry.login, ownKeys);
   }
 
-  private forget(key: string): void {
+  private drop(key: string): void {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
@@ -134,7 +169,8 @@ export class CachingPolicyClient implements PolicyClient {
     if (ownKeys?.size === 0) this.keysByLogin.delete(entry.login);
   }
 
-  private keyOf(request: PolicyRequest): string {
+  /** The cache key of a question whose permits may be remembered; none for the others. */
+  private keyOf(request: PolicyRequest): string | undefined {
     switch (request.action) {
       case 'authenticate': {
         const secret = createHmac('sha256', this.hmacKey).update(request.password, 'utf8').digest('base64');
@@ -142,7 +178,13 @@ export class CachingPolicyClient implements PolicyClient {
       }
       case 'authorizeSender':
         return JSON.stringify(['authorizeSender', request.login, request.sender]);
+      case 'confirmSession':
+        return undefined;
     }
   }
 }
 
+/** The canonical login a permit is for: AUTH's request holds the login as the client typed it. */
+function loginOf(request: PolicyRequest, decision: PolicyDecision<PolicyRequest>): string {
+  return 'user' in decision ? decision.user.login : request.login;
+}

@@ -7,6 +7,7 @@ import type { AuthPenalty } from './auth-penalty.ts';
 import { printableEcho } from './printable-echo.ts';
 import type { RelayLog } from './relay-log.ts';
 import { SmtpError } from './smtp-error.ts';
+import { suspendedReply } from './suspension-reply.ts';
 
 export interface ClientAuthenticationOptions {
   readonly hostname: string;
@@ -15,6 +16,8 @@ export interface ClientAuthenticationOptions {
   readonly log: RelayLog;
   /** Failed AUTHs one session may make before it is closed. */
   readonly maxFailuresPerSession: number;
+  /** Whom a suspended user is told to ask (SUSPENSION_CONTACT). */
+  readonly suspensionContact: string;
 }
 
 /** Who is asking, for the log and the penalty. */
@@ -31,7 +34,9 @@ const INVALID_CREDENTIALS = '5.7.8 Error: authentication failed: authentication 
  * Decides one AUTH for the front end: asks the policy, slows down and then
  * refuses guessers (see AuthPenalty), and turns the outcome into what
  * smtp-server expects. Every failure, whatever its cause, gets the one 535
- * text, so the client learns nothing about which part was wrong.
+ * text, so the client learns nothing about which part was wrong; the one
+ * exception is a suspended account with the right password (`550 5.7.1`,
+ * saying why and whom to ask), which is no guess and is not penalised.
  */
 export class ClientAuthentication {
   constructor(private readonly options: ClientAuthenticationOptions) {}
@@ -76,6 +81,10 @@ export class ClientAuthentication {
         password: auth.password ?? '',
         clientAddress: attempt.clientAddress,
       });
+      if (decision.verdict === 'reject' && decision.reason === 'suspended') {
+        log.info({ event: 'auth-suspended', ...fields }, `auth refused, account suspended: ${login}`);
+        throw suspendedReply(decision.text, this.options.suspensionContact);
+      }
       if (decision.verdict === 'reject') return fail(decision.detail ?? decision.reason);
       penalty.recordSuccess(login);
       log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login}`);
