@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { MessageMemory } from './message-memory-budget.ts';
 
 /** What makes a message unfit to leave the relay, found while it is read. */
-export type MessageDefect = 'bare-cr' | 'bare-lf' | 'long-line' | 'header-too-long';
+export type MessageDefect = 'bare-cr' | 'bare-lf' | 'nul' | 'long-line' | 'header-too-long';
 
 export interface ReceivedMessage {
   /** The header section, up to and including the empty line that ends it. */
@@ -40,6 +40,8 @@ const HEADER_END = Buffer.from('\r\n\r\n');
  *
  * - a bare CR or bare LF (SMTP smuggling, CVE-2023-51764 class: a peer that
  *   reads a bare LF as a line end could see a message end we did not);
+ * - a NUL byte, which RFC 5322 never allows and parsers read differently (C
+ *   strings end there; a header could be judged short and read long);
  * - a line over 998 characters, which SES refuses after the fact;
  * - a header section too large to judge.
  *
@@ -74,7 +76,7 @@ export async function readMessage(stream: Readable, limits: MessageReaderLimits)
       continue;
     }
     if (!defect) {
-      defect = scanLineEnds(chunk, previous);
+      defect = scanLineEnds(chunk, previous) ?? (chunk.includes(0) ? 'nul' : undefined);
       if (!defect) {
         const result = scanLineLengths(chunk, offset, lineStart, limits.maxLineLength);
         lineStart = result.lineStart;
