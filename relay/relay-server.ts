@@ -92,7 +92,7 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     maxMessageBytes: settings.maxMessageBytes,
     maxErrorsPerSession: settings.maxErrorsPerSession,
     maxSessionMs: settings.maxSessionMs,
-    onTooManyErrors: () => deps.log.info({ event: 'too-many-errors' }, 'session closed: too many errors'),
+    log: deps.log,
   };
   const common = {
     ...hooks,
@@ -128,7 +128,7 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     await once(server.server, 'listening');
     return (server.server.address() as AddressInfo).port;
   };
-  for (const server of servers) server.on('error', (err) => deps.log.warn({ event: 'smtp-error', err: String(err) }, 'smtp error'));
+  for (const server of servers) server.on('error', (err) => deps.log.warn({ event: 'smtp-error', err: String(err) }, 'smtp server error'));
   const submissionPort = await listen(submission, settings.submissionPort);
   const submissionsPort = await listen(submissions, settings.submissionsPort);
 
