@@ -30,6 +30,15 @@ export async function assertPrivate(target: string, what: string, fix?: string):
   }
 }
 
+/**
+ * From here on, whatever this process creates is its owner's only (umask 077).
+ * For stores whose files a library makes as it goes (leveldb compacts into new
+ * files), since no mode can be handed to it.
+ */
+export function createOwnerOnlyFiles(): void {
+  process.umask(process.umask() | 0o077);
+}
+
 /** Makes `dir` (and missing parents) owner-only, and refuses one that others can already enter. */
 export async function ensurePrivateDir(dir: string, what: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -4,6 +4,7 @@
  * (README, "Settings").
  */
 import path from 'node:path';
+import { exitWithStartupFailure } from '../startup-failure.ts';
 import { startLocalStack } from './local-stack.ts';
 
 // The AWS SDK warns that it will drop Node 20 in 2027; the container runs Node 22,
@@ -11,7 +12,7 @@ import { startLocalStack } from './local-stack.ts';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const dataDir = path.resolve(process.env.RELAY_DATA_DIR || '.relay');
-const stack = await startLocalStack({ dataDir });
+const stack = await startLocalStack({ dataDir }).catch((error: unknown) => exitWithStartupFailure('npm start', error));
 const { relay, settings } = stack;
 const host = settings.RELAY_LISTEN;
 
