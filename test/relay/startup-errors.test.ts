@@ -144,7 +144,7 @@ describe('the CDK app names the stages there are', () => {
   });
 
   test('a bad stage setting', async () => {
-    const dev = { ...stages.dev, desiredCount: 0 };
+    const dev = { ...stages.dev!, desiredCount: 0 };
     assertFailedWith(await synth({ stage: 'dev', 'submission-relay:stages': { ...stages, dev } }), [
       'cdk app: stage "dev", desiredCount: Too small: expected number to be >=1',
     ]);
