@@ -26,6 +26,7 @@ export interface Refusal {
 const OUTAGE_LEVELS: Readonly<Record<string, 'warn' | 'error'>> = {
   'auth-unavailable': 'error',
   'sender-unavailable': 'error',
+  'session-unavailable': 'error',
   'ses-error': 'error',
   'ses-config': 'error',
   'ses-paused': 'error',
