@@ -40,7 +40,7 @@ export function createOwnerOnlyFiles(): void {
 }
 
 /** Makes `dir` (and missing parents) owner-only, and refuses one that others can already enter. */
-export async function ensurePrivateDir(dir: string, what: string): Promise<void> {
+export async function ensurePrivateDir(dir: string, what: string, fix?: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await assertPrivate(dir, what);
+  await assertPrivate(dir, what, fix);
 }

@@ -154,8 +154,8 @@ export async function startEmbeddedDynamoDb(
   const storePath = dataDir ? path.join(dataDir, 'dynamodb') : undefined;
   if (storePath) {
     // The store holds password hashes: its folder and every file leveldb makes in it are the owner's only.
-    await ensurePrivateDir(storePath, 'users store (password hashes)');
     createOwnerOnlyFiles();
+    await ensurePrivateDir(storePath, 'users store (password hashes)', `chmod -R go= ${storePath}`);
   }
   const server: Server = dynalite({ ...(storePath ? { path: storePath } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 
