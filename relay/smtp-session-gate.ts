@@ -1,5 +1,6 @@
 import type { UserProfile } from '../lambda/policy-contract.ts';
 import { CommandTally } from './command-tally.ts';
+import { refuseHeloName } from './helo-name.ts';
 import { logRefusal } from './refusal-log.ts';
 import type { RelayLog } from './relay-log.ts';
 import { ENHANCED_CODE_PREFIX, SmtpError } from './smtp-error.ts';
@@ -41,6 +42,9 @@ export interface SessionGate {
  * - before TLS only EHLO, HELO, NOOP, STARTTLS and QUIT run; everything else is
  *   `530 5.7.0 Must issue a STARTTLS command first` (the library answers 538,
  *   or 530 with an authentication text);
+ * - an EHLO or HELO name that is not an RFC 5321 Domain or address-literal is
+ *   `501 5.5.2` (the library keeps any non-control Unicode, which then reaches
+ *   the Received header);
  * - AUTH data that is not base64 is `501 5.5.2` (the library decodes garbage);
  * - recognised commands we do not offer are `502 5.5.1`, VRFY is `252 2.0.0`
  *   whatever the address (no user enumeration);
@@ -148,6 +152,13 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
     if (!connection.secure && !BEFORE_TLS.has(name) && name !== '') {
       refuse(new SmtpError(530, '5.7.0', 'Must issue a STARTTLS command first', undefined, 'tls-required'));
       return next();
+    }
+    if (name === 'EHLO' || name === 'HELO') {
+      const refusal = refuseHeloName(command.toString('utf8'));
+      if (refusal) {
+        reply(501, refusal, false, 'bad-helo');
+        return next();
+      }
     }
     if (NOT_OFFERED.has(name)) {
       refuse(new SmtpError(502, '5.5.1', 'Error: command not implemented', undefined, 'not-offered'));
