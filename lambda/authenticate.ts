@@ -51,6 +51,7 @@ function profileOf(user: UserRecord): UserProfile {
   const { configurationSet, messageTags, limits } = user.settings;
   return {
     login: user.login,
+    ...(user.userId ? { userId: user.userId } : {}),
     ...(configurationSet ? { configurationSet } : {}),
     ...(messageTags && Object.keys(messageTags).length ? { messageTags } : {}),
     ...(limits && Object.keys(limits).length ? { limits } : {}),

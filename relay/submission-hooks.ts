@@ -1,6 +1,6 @@
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { parseMailAddress, transportAddress } from '../lambda/mail-address.ts';
-import type { PolicyClient, UserProfile } from '../lambda/policy-contract.ts';
+import { RELAY_USER_TAG, type PolicyClient, type UserProfile } from '../lambda/policy-contract.ts';
 import type { ClientAuthentication } from './client-authentication.ts';
 import type { ClientConnections } from './client-connections.ts';
 import { buildHeaderSection, claimedSenders, isClientSesDirective, parseHeaderSection } from './header-section.ts';
@@ -242,6 +242,7 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     const mailFrom = envelope.mailFrom ? envelope.mailFrom.address : '';
     const recipients = envelope.rcptTo.map((rcpt) => transportAddress(rcpt.address) ?? rcpt.address);
     const configurationSet = user.configurationSet ?? deps.configurationSet;
+    const tags = messageTagsOf(user);
     return judged(session, 'DATA', { ...fields, size: message.size }, async () => {
       const header = await checkedHeader(message.header, session);
       await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
@@ -253,14 +254,14 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         // The pieces as they are: the SES sender encodes them without one more copy of the message.
         raw: [trace, header, ...message.body],
         ...(configurationSet ? { configurationSet } : {}),
-        ...(user.messageTags ? { tags: user.messageTags } : {}),
+        ...(tags ? { tags } : {}),
       });
       const sesMs = performance.now() - sesStarted;
       deps.metrics?.count(METRIC.accepted);
       deps.metrics?.sesLatency(sesMs);
       log.info(
-        { event: 'sent', session: session.id, client: session.remoteAddress, login: user.login, ...fields, size: message.size, sesMessageId: messageId, ms: Math.round(performance.now() - started), sesMs: Math.round(sesMs) },
-        `sent: from=<${mailFrom}> nrcpt=${recipients.length} size=${message.size} ses=${messageId}`,
+        { event: 'sent', session: session.id, client: session.remoteAddress, login: user.login, ...(user.userId ? { relayUser: user.userId } : {}), ...fields, size: message.size, sesMessageId: messageId, ms: Math.round(performance.now() - started), sesMs: Math.round(sesMs) },
+        `sent: from=<${mailFrom}> nrcpt=${recipients.length} size=${message.size} ses=${messageId} relay-user=${user.userId ?? '-'}`,
       );
       return messageId;
     });
@@ -272,6 +273,12 @@ function rejectParameters(address: SMTPServerAddress, allowed: ReadonlySet<strin
   return unknown.length
     ? new SmtpError(555, '5.5.4', `${stage} parameter ${unknown[0]} not recognized`, undefined, 'bad-parameter')
     : undefined;
+}
+
+/** The user's own tags, with ours naming the user last, so that no tag of theirs can stand in for it. */
+function messageTagsOf(user: UserProfile): Readonly<Record<string, string>> | undefined {
+  if (!user.userId) return user.messageTags;
+  return { ...user.messageTags, [RELAY_USER_TAG]: user.userId };
 }
 
 function loginOf(session: SMTPServerSession): string | undefined {
