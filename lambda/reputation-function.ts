@@ -39,7 +39,7 @@ const handle = createReputationHandler({
   onStep: (step) =>
     process.stdout.write(
       `${JSON.stringify({
-        _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE ?? 'SubmissionRelay', Dimensions: [['Stage', 'Step']], Metrics: [{ Name: 'ReputationSteps', Unit: 'Count' }] }] },
+        _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE ?? 'SubmissionRelay', Dimensions: [['Stage'], ['Stage', 'Step']], Metrics: [{ Name: 'ReputationSteps', Unit: 'Count' }] }] },
         Stage: STAGE ?? 'dev',
         Step: step,
         ReputationSteps: 1,
