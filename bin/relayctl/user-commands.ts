@@ -11,6 +11,9 @@ import { describeSender, removeSenders, sendersLeadingTo } from './sender-tree.t
 import { repeatable } from './repeatable-option.ts';
 import { refusedAs } from './store-refusal.ts';
 import { changedSettings, type SettingsOptions } from './user-settings-change.ts';
+import { REPUTATION_WINDOWS } from '../../lambda/reputation-policy.ts';
+import type { UserRestriction } from '../../lambda/user-store.ts';
+import { describeWindow, reputationView } from './reputation-view.ts';
 
 /** A user as relayctl shows it: everything but the password hash, whose scheme stands in for it. */
 interface UserSummary {
@@ -127,26 +130,35 @@ export function userCommand(): Command {
 
   user
     .command('show')
-    .description("show a user: state, password scheme, the addresses it may send as (grants, aliases), settings and limits")
+    .description("show a user: state, restriction, password scheme, the addresses it may send as (grants, aliases), settings, limits and sending reputation")
     .argument('<address>', 'the login')
     .addHelpText('after', examples('relayctl user show john@example.org', 'relayctl --json user show john@example.org'))
     .action(async (address: string, _options: object, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);
-      const shown = await context.withStore(async (store) => {
+      const shown = await context.withReputation(async (store, reputation) => {
         const record = await store.getUser(login);
         if (!record) throw new CliError(ExitCode.notFound, `no user ${login}`);
-        return { ...summaryOf(record), senders: await sendersLeadingTo(store, login), settings: record.settings };
+        return {
+          ...summaryOf(record),
+          senders: await sendersLeadingTo(store, login),
+          settings: record.settings,
+          reputation: reputation ? await reputationView(record, reputation) : null,
+        };
       });
       context.print(shown, (view) => [
         field('login', view.login),
         field('state', view.disabled ? 'disabled' : 'enabled'),
+        ...restrictionLines(view.reputation?.restriction ?? null),
         field('password scheme', describeScheme(view.passwordScheme)),
         field('created', view.createdAt),
         field('updated', view.updatedAt),
         field('sends as', `${view.login}  (login)`),
         ...view.senders.map((entry) => field('', describeSender(entry))),
         ...settingsLines(view.settings),
+        ...(view.reputation
+          ? [field('relay-user id', view.reputation.userId ?? '(none yet: any relayctl user set gives one)'), ...REPUTATION_WINDOWS.map(({ name }) => field('reputation', describeWindow(name, view.reputation!.windows[name])))]
+          : [field('reputation', '(give --reputation-table to see it)')]),
       ]);
     });
 
@@ -222,6 +234,16 @@ function describeScheme(scheme: string): string {
 /** One `label  value` line of human output, values aligned. */
 function field(label: string, value: string): string {
   return `${label.padEnd(18)} ${value}`;
+}
+
+/** A reputation restriction: what, why, since when and by whom. */
+function restrictionLines(restriction: UserRestriction | null): string[] {
+  if (!restriction) return [];
+  return [
+    field('restriction', `${restriction.state}${restriction.messagesPerMinute ? ` (${restriction.messagesPerMinute} messages/minute)` : ''} since ${restriction.since} by ${restriction.by}`),
+    field('reason', restriction.reason),
+    ...(restriction.state === 'suspended' ? [field('', 'stays until lifted: relayctl user reinstate --help')] : []),
+  ];
 }
 
 function settingsLines(settings: UserSettings): string[] {
