@@ -91,8 +91,12 @@ export interface ReputationGuardProps {
  *
  * Permissions: its own role, no managed policies: its log group; the
  * reputation table (no Scan); in the users table GetItem on `USER#` and
- * `USERID#` items and UpdateItem of a user's `restriction` (and `updatedAt`)
- * only; SendMessage to its DLQ.
+ * `USERID#` items, and what `UserStore.restrictUser` writes, each by its
+ * partition and attributes: a user's `restriction`, a restriction-history
+ * item, the change feed's head and item; SendMessage to its DLQ. DynamoDB
+ * cannot limit a sort key in IAM, so a history PutItem could be aimed at a
+ * user's PROFILE item and replace it with one that has no password: a denial
+ * of service at worst, never a login or a grant.
  */
 export class ReputationGuard extends Construct {
   readonly function: nodejs.NodejsFunction;
@@ -146,17 +150,24 @@ export class ReputationGuard extends Construct {
         conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['USER#*', 'USERID#*'] } },
       }),
     );
-    this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:UpdateItem'],
-        resources: [props.usersTable.tableArn],
-        conditions: {
-          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['USER#*'] },
-          'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'restriction', 'updatedAt'] },
-          StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE', 'UPDATED_OLD', 'UPDATED_NEW'] },
-        },
-      }),
-    );
+    // UserStore.restrictUser: the restriction on the user item, an entry of the
+    // user's restriction history, and the change-feed announcement (head, then item).
+    const usersWrite = (action: string, leadingKey: string, attributes: readonly string[]) =>
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: [action],
+          resources: [props.usersTable.tableArn],
+          conditions: {
+            'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKey] },
+            'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', ...attributes] },
+            StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE', 'UPDATED_OLD', 'UPDATED_NEW'] },
+          },
+        }),
+      );
+    usersWrite('dynamodb:UpdateItem', 'USER#*', ['restriction', 'updatedAt']);
+    usersWrite('dynamodb:PutItem', 'USER#*', ['login', 'action', 'state', 'reason', 'by', 'at']);
+    usersWrite('dynamodb:UpdateItem', 'CHANGE', ['epoch']);
+    usersWrite('dynamodb:PutItem', 'CHANGE', ['epoch', 'login', 'kind', 'at', 'expiresAt']);
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: props.entry ?? path.join(PROJECT_ROOT, 'lambda', 'reputation-function.ts'),

@@ -78,7 +78,7 @@ describe('reputation guard (CDK)', () => {
     prod.service.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 2 });
   });
 
-  test('least privilege: its table without Scan; users only read (USER#, USERID#) and their restriction written; nothing else', () => {
+  test('least privilege: its table without Scan; users only read (USER#, USERID#); only what restrictUser writes, by partition and attribute', () => {
     const statements = statementsOf(prod.service);
     const byAction = (action: string) => statements.filter((s) => [s.Action].flat().includes(action));
     const allActions = statements.flatMap((s) => [s.Action].flat()).sort();
@@ -94,12 +94,19 @@ describe('reputation guard (CDK)', () => {
     ]);
     const userReads = byAction('dynamodb:GetItem').find((s) => JSON.stringify(s.Resource).includes('StateTablesUsers'));
     assert.deepEqual(userReads?.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['USER#*', 'USERID#*'] } });
-    const userWrite = byAction('dynamodb:UpdateItem').find((s) => JSON.stringify(s.Resource).includes('StateTablesUsers'));
-    assert.deepEqual(userWrite?.Condition, {
-      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['USER#*'] },
-      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'restriction', 'updatedAt'] },
-      StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE', 'UPDATED_OLD', 'UPDATED_NEW'] },
-    });
+    const usersWrites = statements
+      .filter((s) => JSON.stringify(s.Resource).includes('StateTablesUsers') && !([s.Action].flat().includes('dynamodb:GetItem')))
+      .map((s) => {
+        const condition = s.Condition as Record<string, Record<string, string[]>>;
+        assert.deepEqual(condition.StringEqualsIfExists, { 'dynamodb:ReturnValues': ['NONE', 'UPDATED_OLD', 'UPDATED_NEW'] }, 'no ALL_OLD: nothing read through a write');
+        return `${String(s.Action)} ${condition['ForAllValues:StringLike']!['dynamodb:LeadingKeys']!.join()} ${condition['ForAllValues:StringEquals']!['dynamodb:Attributes']!.join()}`;
+      });
+    assert.deepEqual(usersWrites, [
+      'dynamodb:UpdateItem USER#* pk,sk,restriction,updatedAt',
+      'dynamodb:PutItem USER#* pk,sk,login,action,state,reason,by,at',
+      'dynamodb:UpdateItem CHANGE pk,sk,epoch',
+      'dynamodb:PutItem CHANGE pk,sk,epoch,login,kind,at,expiresAt',
+    ]);
     for (const statement of statements.filter((s) => JSON.stringify(s.Resource).includes('StateReputation'))) {
       assert.ok(!JSON.stringify(statement.Resource).includes('/index/'), 'no index access');
     }
