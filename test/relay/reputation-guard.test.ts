@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Transporter } from 'nodemailer';
-import { startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
+import { connectAuthenticated, connectSecure, startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
+import { plainToken, type SmtpDialogue } from '../support/smtp-dialogue.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const CARELESS = 'newsletter@example.org';
@@ -20,7 +21,10 @@ describe('reputation guard, end to end through the SES mailbox simulator', () =>
   const transports = new Map<string, Transporter>();
 
   before(async () => {
-    relay = await startTestRelay({ env: { REPUTATION_THRESHOLDS: JSON.stringify(THRESHOLDS) } });
+    relay = await startTestRelay({
+      // The feed read often, so that the suspension reaches the open session well inside the test's wait.
+      env: { REPUTATION_THRESHOLDS: JSON.stringify(THRESHOLDS), REVOCATION_POLL_MS: '100', REVOCATION_BOUND_SECONDS: '2' },
+    });
     for (const login of [CARELESS, CAREFUL]) {
       await relay.addUser(login, PASSWORD);
       transports.set(login, relay.transport({ user: login, pass: PASSWORD }));
@@ -38,6 +42,17 @@ describe('reputation guard, end to end through the SES mailbox simulator', () =>
     const id = /queued as (\S+)$/.exec(String(info.response))?.[1];
     assert.ok(id, info.response);
     return id;
+  };
+  /** MAIL on an open session until the relay refuses it (the feed is read every 100 ms here); fails after 5 s. */
+  const mailUntilRefused = async (smtp: SmtpDialogue, login: string) => {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const reply = await smtp.command(`MAIL FROM:<${login}>`);
+      if (reply.code !== 250) return reply;
+      await smtp.command('RSET');
+      if (Date.now() > deadline) throw new Error('the open session was never refused');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   };
   const restrictionOf = async (login: string) => (await relay.stack.store.getUser(login))?.restriction;
   const userIdOf = async (login: string) => (await relay.stack.store.getUser(login))!.userId!;
@@ -76,15 +91,34 @@ describe('reputation guard, end to end through the SES mailbox simulator', () =>
     // 4 of 14 (28.6 %): still throttled; 5 of 15 (33.3 %): suspended.
     await send(CARELESS, `bounce@${SIMULATOR}`);
     assert.equal((await restrictionOf(CARELESS))?.state, 'throttled');
+    // A session of the careless user, open and authenticated before the suspension.
+    const open = await connectAuthenticated(relay, CARELESS, PASSWORD);
+    assert.equal((await open.command(`MAIL FROM:<${CARELESS}>`)).code, 250);
+    assert.equal((await open.command('RSET')).code, 250);
     await send(CARELESS, `suppressionlist@${SIMULATOR}`);
     const suspended = await restrictionOf(CARELESS);
     assert.equal(suspended?.state, 'suspended');
     assert.match(suspended!.reason, /^bounce rate 33\.3 % over the last 24 h \(5 of 15 recipients; suspended at 30 %\)$/);
 
+    // The suspension reaches the open session through the revocation feed: MAIL is refused, saying why.
+    const refusal = await mailUntilRefused(open, CARELESS);
+    assert.equal(refusal.code, 550);
+    assert.match(refusal.text, /^550 5\.7\.1 Account suspended: bounce rate 33\.3 % over the last 24 h .*contact /);
+    open.close();
+    // A new login with the right password is told the same.
+    const fresh = await connectSecure(relay);
+    await fresh.command('EHLO client.test');
+    const auth = await fresh.command(`AUTH PLAIN ${plainToken(CARELESS, PASSWORD)}`);
+    fresh.close();
+    assert.equal(auth.code, 550);
+    assert.match(auth.text, /^550 5\.7\.1 Account suspended: bounce rate 33\.3 %/);
+    // The careful user goes on sending through the same relay.
+    await send(CAREFUL, `success@${SIMULATOR}`);
+
     // The careful user sent to the same simulator through the same relay: 1 of 11 bounced (9.1 %).
     assert.equal(await restrictionOf(CAREFUL), undefined);
     const windows = await relay.stack.reputation.store.windows(await userIdOf(CAREFUL));
-    assert.deepEqual(windows['24 h'], { sent: 11, delivered: 10, hardBounces: 1, softBounces: 0, complaints: 0, rejects: 0, delays: 0 });
+    assert.deepEqual(windows['24 h'], { sent: 12, delivered: 11, hardBounces: 1, softBounces: 0, complaints: 0, rejects: 0, delays: 0 });
 
     const steps = relay.logLines().filter((line) => line.event === 'reputation-step').map((line) => `${line.login} ${line.step}`);
     assert.deepEqual(steps, [`${CARELESS} warned`, `${CARELESS} throttled`, `${CARELESS} suspended`]);
