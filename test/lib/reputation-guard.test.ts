@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { resourceById, synthRelay } from './support/relay-app.ts';
@@ -167,5 +169,14 @@ describe('reputation guard (CDK)', () => {
   test('stage thresholds are validated at synth', () => {
     assert.throws(() => synthRelay({ stage: 'dev', overrides: { reputation: { bounceRate: { warn: 0.5, throttle: 0.1, suspend: 0.2 } } } }), /reputation/);
     assert.throws(() => synthRelay({ stage: 'dev', overrides: { reputation: { bounceRat: {} } } }), /bounceRat/);
+  });
+
+  test('the real lambda/reputation-function.ts bundles offline, with the SDK', () => {
+    const real = synthRelay({ stage: 'dev', realHandler: true });
+    const { resource } = resourceById(real.service, 'AWS::Lambda::Function', 'ReputationFunction');
+    const bundle = readFileSync(path.join(real.assembly.directory, `asset.${resource.Properties.Code.S3Key.replace(/\.zip$/, '')}`, 'index.js'), 'utf8');
+    assert.match(bundle, /REPUTATION_TABLE/);
+    assert.match(bundle, /relay-user/);
+    assert.match(bundle, /UpdateItemCommand|DynamoDBClient/);
   });
 });
