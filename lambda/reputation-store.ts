@@ -251,7 +251,8 @@ export class ReputationStore {
         ),
       }),
     );
-    if (event.messageIdHeader) {
+    // The Send event alone writes the way from the Message-ID: one write per message, not per event.
+    if (event.messageIdHeader && event.type === 'Send') {
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
