@@ -6,7 +6,6 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ses from 'aws-cdk-lib/aws-ses';
@@ -15,6 +14,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EVENTBRIDGE_DETAIL_TYPES, REPUTATION_EVENT_TYPES } from '../lambda/ses-event.ts';
 import { PROJECT_ROOT } from './project-root.ts';
+import { RELAY_FUNCTION_DEFAULTS } from './relay-function-defaults.ts';
 
 /** SES event types the reputation destination publishes (CloudFormation's names). */
 export const REPUTATION_SES_EVENTS = [
@@ -172,15 +172,11 @@ export class ReputationGuard extends Construct {
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: props.entry ?? path.join(PROJECT_ROOT, 'lambda', 'reputation-function.ts'),
       handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      ...RELAY_FUNCTION_DEFAULTS,
       memorySize: 256,
       timeout: Duration.seconds(30),
       role: this.role,
       logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
-      systemLogLevelV2: lambda.SystemLogLevel.WARN,
       deadLetterQueueEnabled: true,
       deadLetterQueue: this.deadLetterQueue,
       retryAttempts: 2,
@@ -194,15 +190,6 @@ export class ReputationGuard extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
       },
       description: 'Submission relay reputation: counts SES events per user, warns, throttles and suspends.',
-      bundling: {
-        forceDockerBundling: false,
-        target: 'node22',
-        format: nodejs.OutputFormat.CJS,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        bundleAwsSDK: true,
-      },
     });
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
