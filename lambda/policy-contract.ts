@@ -28,6 +28,13 @@
 /** Version of the contract; a breaking change of the shapes below raises it. */
 export const POLICY_CONTRACT_VERSION = 2;
 
+/**
+ * Name of the SES message tag that carries `UserProfile.userId` on every
+ * message; the reputation function reads it back from SES's events. SES's tag
+ * rules: up to 256 of A-Z a-z 0-9 _ - for names and values.
+ */
+export const RELAY_USER_TAG = 'relay-user';
+
 export interface AuthenticateRequest {
   readonly action: 'authenticate';
   /** The SASL authentication identity as the client sent it (not yet normalised). */
@@ -71,6 +78,13 @@ export interface UserProfile {
   readonly login: string;
   /** SES configuration set to send this user's mail with, if the user has one. */
   readonly configurationSet?: string;
+  /**
+   * Stable, non-secret id of the user. The relay sends every message of the user
+   * with the SES message tag `RELAY_USER_TAG` set to it (over any tag of the
+   * user's own of that name), so that SES's events name the user. Absent only
+   * for users made before ids existed.
+   */
+  readonly userId?: string;
   /** SES message tags to attach to this user's mail. */
   readonly messageTags?: Readonly<Record<string, string>>;
   /** Sending limits of this user; absent members fall back to the relay's defaults. */

@@ -41,6 +41,7 @@ function profileOf(user: UserRecord): UserProfile {
   const { restriction } = user;
   return {
     login: user.login,
+    ...(user.userId ? { userId: user.userId } : {}),
     ...(configurationSet ? { configurationSet } : {}),
     ...(messageTags && Object.keys(messageTags).length ? { messageTags } : {}),
     ...(limits && Object.keys(limits).length ? { limits } : {}),

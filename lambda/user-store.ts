@@ -10,6 +10,7 @@ import {
   paginateScan,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { randomBytes } from 'node:crypto';
 
 /**
  * The one module that reads and writes the users table.
@@ -18,7 +19,8 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
  *
  * | item          | pk                     | sk        | gsi1pk              | other attributes |
  * |---------------|------------------------|-----------|---------------------|------------------|
- * | user          | `USER#<login>`         | `PROFILE` | —                   | login, passwordHash (PHC string), passwordChangedAt, disabled, createdAt, updatedAt, settings (map: configurationSet, messageTags, allowedNetworks, limits), restriction (map, see UserRestriction) |
+ * | user          | `USER#<login>`         | `PROFILE` | —                   | login, userId, passwordHash (PHC string), passwordChangedAt, disabled, createdAt, updatedAt, settings (map: configurationSet, messageTags, allowedNetworks, limits, reputation), restriction (map, see UserRestriction) |
+ * | user id       | `USERID#<userId>`      | `USERID`  | —                   | login: the way back from the id SES events carry to the user |
  * | restriction history | `USER#<login>`   | `RESTRICTION#<at>#<n>` | —          | login, action (`restricted`/`reinstated`), state, reason, by, at |
  * | sender grant  | `SENDER#<addr|@domain>`| `SENDER`  | `OWNER#<login>`     | grant, owner, createdAt |
  * | sender alias  | `SENDER#<addr>`        | `SENDER`  | `OWNER#<target>`    | grant, aliasOf (another address: a login or an alias), createdAt |
@@ -42,6 +44,12 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
  * Sending counters are not here: they change on every message and live in their
  * own table (see the relay's rate limiter), so this table stays read-mostly.
  *
+ * Every user has a `userId`: random, made at creation, never reused, not
+ * derived from the address. The relay tags each message with it (SES message
+ * tag `relay-user`), so SES's delivery events name the user without carrying
+ * the address (PII) into tags, CloudWatch dimensions and event logs, and a
+ * login that is removed and added again starts with a clean reputation.
+ *
  * All keys are canonical addresses (see mail-address.ts); callers canonicalise.
  */
 
@@ -60,6 +68,23 @@ export interface UserSettings {
   /** CIDR blocks the user may connect from; absent means anywhere. */
   readonly allowedNetworks?: readonly string[];
   readonly limits?: UserLimits;
+  /** This user's reputation thresholds, over the stage's (see lambda/reputation-policy.ts). */
+  readonly reputation?: ReputationThresholdSettings;
+}
+
+/** Per-user overrides of the reputation thresholds; absent members take the stage's. */
+export interface ReputationThresholdSettings {
+  readonly minimumSent?: number;
+  readonly bounceRate?: Partial<StepRates>;
+  readonly complaintRate?: Partial<StepRates>;
+  readonly throttledMessagesPerMinute?: number;
+}
+
+/** Rates (fractions, 0-1) at which each step is taken. */
+export interface StepRates {
+  readonly warn: number;
+  readonly throttle: number;
+  readonly suspend: number;
 }
 
 /** What an announced change was; the relay treats them all alike (the login's permits go, its sessions are checked again). */
@@ -109,6 +134,8 @@ export interface RestrictionHistoryEntry {
 
 export interface UserRecord {
   readonly login: string;
+  /** Stable, non-secret id of the user (SES tag `relay-user`); absent only on users made before ids existed. */
+  readonly userId?: string;
   readonly passwordHash: string;
   /**
    * When the password was last set by an operator (relayctl add, passwd, import):
@@ -137,6 +164,12 @@ export class StoreConflictError extends Error {
 
 const userKey = (login: string) => ({ pk: `USER#${login}`, sk: 'PROFILE' });
 const senderKey = (grant: string) => ({ pk: `SENDER#${grant}`, sk: 'SENDER' });
+const userIdKey = (userId: string) => ({ pk: `USERID#${userId}`, sk: 'USERID' });
+
+/** 120 random bits in SES's tag alphabet (base64url: A-Z a-z 0-9 - _), 20 characters. */
+export function newUserId(): string {
+  return randomBytes(15).toString('base64url');
+}
 
 export const CHANGE_PARTITION = 'CHANGE';
 const CHANGE_HEAD = { pk: CHANGE_PARTITION, sk: 'HEAD' };
@@ -163,7 +196,10 @@ export class UserStore {
 
   async createUser(login: string, passwordHash: string, now = new Date()): Promise<UserRecord> {
     const at = now.toISOString();
-    const record: UserRecord = { login, passwordHash, passwordChangedAt: at, disabled: false, createdAt: at, updatedAt: at, settings: {} };
+    const userId = newUserId();
+    const record: UserRecord = { login, userId, passwordHash, passwordChangedAt: at, disabled: false, createdAt: at, updatedAt: at, settings: {} };
+    // The pointer first: a user item whose id leads nowhere would send unattributable mail.
+    await this.putUserIdPointer(userId, login);
     await this.conditional(
       new PutItemCommand({
         TableName: this.tableName,
@@ -171,21 +207,35 @@ export class UserStore {
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
       `user ${login} already exists`,
-    );
+    ).catch(async (error: unknown) => {
+      await this.deleteUserIdPointer(userId);
+      throw error;
+    });
     return record;
+  }
+
+  /** The login a user id belongs to (the id SES events carry in the `relay-user` tag). */
+  async loginOfUserId(userId: string): Promise<string | undefined> {
+    const out = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: marshall(userIdKey(userId)), ConsistentRead: true }),
+    );
+    return out.Item ? String(unmarshall(out.Item).login) : undefined;
   }
 
   /**
    * Sets attributes of an existing user; fails with StoreConflictError if there is none.
    * A new password hash stamps passwordChangedAt too. Announcing the change is the caller's.
+   * A user made before ids existed gets one here (any `relayctl user` change).
    */
   async updateUser(
     login: string,
     changes: { passwordHash?: string; disabled?: boolean; settings?: UserSettings },
     now = new Date(),
   ): Promise<void> {
-    const values: Record<string, unknown> = { ':now': now.toISOString() };
-    const sets = ['updatedAt = :now', ...(changes.passwordHash !== undefined ? ['passwordChangedAt = :now'] : [])];
+    const offeredId = newUserId();
+    await this.putUserIdPointer(offeredId, login);
+    const values: Record<string, unknown> = { ':now': now.toISOString(), ':userId': offeredId };
+    const sets = ['updatedAt = :now', 'userId = if_not_exists(userId, :userId)', ...(changes.passwordHash !== undefined ? ['passwordChangedAt = :now'] : [])];
     for (const [name, value] of Object.entries(changes)) {
       if (value === undefined) continue;
       sets.push(`#${name} = :${name}`);
@@ -204,8 +254,15 @@ export class UserStore {
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
         ExpressionAttributeValues: marshall(values, { removeUndefinedValues: true }),
+        ReturnValues: 'UPDATED_NEW',
       }),
       `no user ${login}`,
+    ).then(
+      (kept) => (kept === offeredId ? undefined : this.deleteUserIdPointer(offeredId)),
+      async (error: unknown) => {
+        await this.deleteUserIdPointer(offeredId);
+        throw error;
+      },
     );
   }
 
@@ -227,6 +284,7 @@ export class UserStore {
   }
 
   async removeUser(login: string): Promise<void> {
+    const user = await this.getUser(login);
     await this.conditional(
       new DeleteItemCommand({
         TableName: this.tableName,
@@ -235,6 +293,7 @@ export class UserStore {
       }),
       `no user ${login}`,
     );
+    if (user?.userId) await this.deleteUserIdPointer(user.userId);
   }
 
   async listUsers(): Promise<UserRecord[]> {
@@ -444,12 +503,31 @@ export class UserStore {
     );
   }
 
+
+  private async putUserIdPointer(userId: string, login: string): Promise<void> {
+    await this.conditional(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall({ ...userIdKey(userId), login }),
+        ConditionExpression: 'attribute_not_exists(pk) OR login = :login',
+        ExpressionAttributeValues: { ':login': { S: login } },
+      }),
+      `user id ${userId} is taken`,
+    );
+  }
+
+  private async deleteUserIdPointer(userId: string): Promise<void> {
+    await this.client.send(new DeleteItemCommand({ TableName: this.tableName, Key: marshall(userIdKey(userId)) }));
+  }
+
+  /** Sends a conditional write; resolves with the `userId` it returned, if any. */
   private async conditional(
     command: PutItemCommand | UpdateItemCommand | DeleteItemCommand,
     conflict: string,
-  ): Promise<void> {
+  ): Promise<string | undefined> {
     try {
-      await this.client.send(command as PutItemCommand);
+      const out = await this.client.send(command as UpdateItemCommand);
+      return out.Attributes?.userId?.S;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw new StoreConflictError(conflict);
       throw error;
@@ -460,6 +538,7 @@ export class UserStore {
 function toUser(item: Record<string, unknown>): UserRecord {
   return {
     login: String(item.login),
+    ...(typeof item.userId === 'string' ? { userId: item.userId } : {}),
     passwordHash: String(item.passwordHash),
     ...(typeof item.passwordChangedAt === 'string' ? { passwordChangedAt: item.passwordChangedAt } : {}),
     disabled: item.disabled === true,

@@ -12,6 +12,11 @@ export interface BuildRelayAppOptions {
    */
   readonly policyFunctionEntry?: string;
   /**
+   * Entry file of the reputation function.
+   * @default - `lambda/reputation-function.ts` of this repository
+   */
+  readonly reputationFunctionEntry?: string;
+  /**
    * The relay image.
    * @default - built from `relay/Dockerfile`
    */
@@ -52,6 +57,7 @@ export function buildRelayApp(app: App, options: BuildRelayAppOptions = {}): Rel
     config,
     state: data.state,
     ...(options.policyFunctionEntry ? { policyFunctionEntry: options.policyFunctionEntry } : {}),
+    ...(options.reputationFunctionEntry ? { reputationFunctionEntry: options.reputationFunctionEntry } : {}),
     ...(options.image ? { image: options.image } : {}),
   });
   for (const [key, value] of Object.entries(tags)) Tags.of(app).add(key, value);

@@ -9,6 +9,8 @@ export * from './relay-service.ts';
 export * from './relay-stack.ts';
 export * from './relay-state.ts';
 export * from './relay-tables.ts';
+export * from './reputation-guard.ts';
+export * from './reputation-table.ts';
 export * from './sending-identities.ts';
 export * from './stage-config.ts';
 export * from './submission-relay.ts';

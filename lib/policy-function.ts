@@ -1,11 +1,11 @@
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PROJECT_ROOT } from './project-root.ts';
+import { RELAY_FUNCTION_DEFAULTS } from './relay-function-defaults.ts';
 import type { IRelayTables } from './relay-tables.ts';
 
 export interface PolicyFunctionProps {
@@ -84,32 +84,17 @@ export class PolicyFunction extends Construct {
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: props.entry ?? path.join(PROJECT_ROOT, 'lambda', 'handler.ts'),
       handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      ...RELAY_FUNCTION_DEFAULTS,
       memorySize: props.memorySize ?? 1024,
       timeout: props.timeout ?? Duration.seconds(10),
       reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
-      systemLogLevelV2: lambda.SystemLogLevel.WARN,
       environment: {
         TABLE_NAME: props.tables.usersTable.tableName,
         NODE_OPTIONS: '--enable-source-maps',
       },
       description: 'Submission relay policy: authenticates users and authorizes envelope senders.',
-      bundling: {
-        // Local esbuild (a devDependency): synth never needs Docker.
-        forceDockerBundling: false,
-        target: 'node22',
-        format: nodejs.OutputFormat.CJS,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // Bundle the AWS SDK too: the versions the tests ran against, not whatever the runtime ships.
-        bundleAwsSDK: true,
-      },
     });
 
     Validations.of(this.function).acknowledge({

@@ -51,6 +51,10 @@ export class RelayDataStack extends Stack {
       description: 'Per-user rate counters',
       value: this.state.tables.countersTable.tableName,
     });
+    new CfnOutput(this, 'ReputationTableName', {
+      description: 'Per-user reputation: relayctl --reputation-table <this>',
+      value: this.state.reputation.table.tableName,
+    });
     new CfnOutput(this, 'CertificateSecretName', {
       description: 'Put the TLS certificate here (JSON {"certificate","privateKey"})',
       value: this.state.certificateSecret.secretName,

@@ -1,4 +1,4 @@
-import { Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
@@ -7,6 +7,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { RelayState } from './relay-state.ts';
 import type { StageConfig } from './stage-config.ts';
+import { ReputationGuard } from './reputation-guard.ts';
 import { SubmissionRelay } from './submission-relay.ts';
 
 export interface RelayStackProps extends StackProps {
@@ -21,6 +22,11 @@ export interface RelayStackProps extends StackProps {
    * @default - `lambda/handler.ts` of this repository
    */
   readonly policyFunctionEntry?: string;
+  /**
+   * Entry file of the reputation function.
+   * @default - `lambda/reputation-function.ts` of this repository
+   */
+  readonly reputationFunctionEntry?: string;
   /**
    * The relay image.
    * @default - built from `relay/Dockerfile`
@@ -37,6 +43,7 @@ export interface RelayStackProps extends StackProps {
 export class RelayStack extends Stack {
   readonly relay: SubmissionRelay;
   readonly alarmTopic: sns.Topic;
+  readonly reputation: ReputationGuard;
 
   constructor(scope: Construct, id: string, props: RelayStackProps) {
     super(scope, id, {
@@ -89,6 +96,21 @@ export class RelayStack extends Stack {
         : {}),
       ...(props.policyFunctionEntry ? { policyFunctionEntry: props.policyFunctionEntry } : {}),
       ...(props.image ? { image: props.image } : {}),
+    });
+
+    const { messageTtlDays, ...thresholds } = config.reputation ?? {};
+    this.reputation = new ReputationGuard(this, 'Reputation', {
+      stage: props.stage,
+      reputationTable: props.state.reputation.table,
+      grantReputationWrite: (grantee) => props.state.reputation.grantReputationWrite(grantee),
+      usersTable: props.state.tables.usersTable,
+      configurationSetNames: props.state.sending.sendableConfigurationSetNames,
+      ...(Object.keys(thresholds).length ? { thresholds } : {}),
+      ...(messageTtlDays ? { messageTtlDays } : {}),
+      ...(props.reputationFunctionEntry ? { entry: props.reputationFunctionEntry } : {}),
+      alarmTopic: this.alarmTopic,
+      logRetention: config.logRetentionDays as logs.RetentionDays,
+      logRemovalPolicy: config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
   }
 }

@@ -2,6 +2,7 @@ import { RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { RelayTables } from './relay-tables.ts';
+import { ReputationTable } from './reputation-table.ts';
 import { SendingIdentities, type SendingIdentitySpec } from './sending-identities.ts';
 
 export interface RelayStateProps {
@@ -35,6 +36,8 @@ export interface RelayStateProps {
  */
 export class RelayState extends Construct {
   readonly tables: RelayTables;
+  /** Per-user reputation (SES event counts, steps, message trails). */
+  readonly reputation: ReputationTable;
   readonly sending: SendingIdentities;
   /**
    * The relay's TLS certificate: a JSON secret `{"certificate": "<PEM chain>",
@@ -48,6 +51,11 @@ export class RelayState extends Construct {
     const retain = props.retain ?? true;
 
     this.tables = new RelayTables(this, 'Tables', {
+      retain,
+      pointInTimeRecovery: props.pointInTimeRecovery ?? true,
+    });
+
+    this.reputation = new ReputationTable(this, 'Reputation', {
       retain,
       pointInTimeRecovery: props.pointInTimeRecovery ?? true,
     });

@@ -7,6 +7,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { reputationThresholdsSchema } from '../lambda/reputation-policy.ts';
 
 /** Context key holding the stage table in `cdk.json`. */
 export const STAGES_CONTEXT_KEY = 'submission-relay:stages';
@@ -84,6 +85,8 @@ const stageConfigSchema = z
     policyReservedConcurrency: z.number().int().min(1).optional(),
     connectionsPerTask: z.number().int().min(1),
     authFailureAlarmThreshold: z.number().int().min(1),
+    /** Reputation thresholds of the stage (lambda/reputation-policy.ts) and how long message trails are kept. */
+    reputation: reputationThresholdsSchema.extend({ messageTtlDays: z.number().int().min(1).max(365).optional() }).strict().optional(),
   })
   .strict()
   .refine((c) => c.maxCount >= c.desiredCount, { message: 'maxCount must be at least desiredCount', path: ['maxCount'] })

@@ -1,6 +1,6 @@
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { parseMailAddress, transportAddress } from '../lambda/mail-address.ts';
-import type { PolicyClient, UserProfile } from '../lambda/policy-contract.ts';
+import { RELAY_USER_TAG, type PolicyClient, type UserProfile } from '../lambda/policy-contract.ts';
 import { loginKey, type ClientAuthentication } from './client-authentication.ts';
 import type { ClientConnections } from './client-connections.ts';
 import { outgoingHeaderSection } from './header-section.ts';
@@ -283,6 +283,7 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
       const { user, confirmed } = await standingUser(session);
       if (confirmed && mailFrom) await requireOwnedSender(policy, user.login, mailFrom, 'envelope');
       const configurationSet = user.configurationSet ?? deps.configurationSet;
+      const tags = messageTagsOf(user);
       const trace = traceHeader({ hostname: deps.hostname, session, date: new Date() });
       const header = await outgoingHeader(trace, message.header, session, user.login);
       await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
@@ -293,14 +294,14 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         // The pieces as they are: the SES sender encodes them without one more copy of the message.
         raw: [header, ...message.body],
         ...(configurationSet ? { configurationSet } : {}),
-        ...(user.messageTags ? { tags: user.messageTags } : {}),
+        ...(tags ? { tags } : {}),
       });
       const sesMs = performance.now() - sesStarted;
       deps.metrics?.count(METRIC.accepted);
       deps.metrics?.sesLatency(sesMs);
       log.info(
-        { event: 'sent', session: session.id, client: session.remoteAddress, login: user.login, ...fields, size: message.size, sesMessageId: messageId, ms: Math.round(performance.now() - started), sesMs: Math.round(sesMs) },
-        `sent: from=<${mailFrom}> nrcpt=${recipients.length} size=${message.size} ses=${messageId}`,
+        { event: 'sent', session: session.id, client: session.remoteAddress, login: user.login, ...(user.userId ? { relayUser: user.userId } : {}), ...fields, size: message.size, sesMessageId: messageId, ms: Math.round(performance.now() - started), sesMs: Math.round(sesMs) },
+        `sent: from=<${mailFrom}> nrcpt=${recipients.length} size=${message.size} ses=${messageId} relay-user=${user.userId ?? '-'}`,
       );
       return messageId;
     });
@@ -326,6 +327,12 @@ function rejectParameters(address: SMTPServerAddress, allowed: ReadonlySet<strin
     return new SmtpError(501, '5.5.4', `Bad ${stage} parameter value`, undefined, 'bad-parameter');
   }
   return undefined;
+}
+
+/** The user's own tags, with ours naming the user last, so that no tag of theirs can stand in for it. */
+function messageTagsOf(user: UserProfile): Readonly<Record<string, string>> | undefined {
+  if (!user.userId) return user.messageTags;
+  return { ...user.messageTags, [RELAY_USER_TAG]: user.userId };
 }
 
 function loginOf(session: SMTPServerSession): string | undefined {

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import type { ReputationStore } from '../../lambda/reputation-store.ts';
 import type { UserStore } from '../../lambda/user-store.ts';
+import { CliError, ExitCode } from './cli-error.ts';
 import path from 'node:path';
 import type { StoreLocation } from './store-connection.ts';
 
@@ -9,6 +11,7 @@ export interface GlobalOptions {
   readonly table?: string;
   readonly region?: string;
   readonly dynamodbEndpoint?: string;
+  readonly reputationTable?: string;
 }
 
 /**
@@ -26,6 +29,11 @@ export interface CommandContext {
   print<T>(result: T, human: (result: T) => readonly string[]): void;
   /** Runs `work` with the store open, and closes it whatever happens. */
   withStore<T>(work: (store: UserStore) => Promise<T>): Promise<T>;
+  /**
+   * Like `withStore`, with the reputation table too: always there locally, and
+   * in AWS when named (`--reputation-table`); `required` refuses to go on without it.
+   */
+  withReputation<T>(work: (store: UserStore, reputation: ReputationStore | undefined) => Promise<T>, options?: { required: boolean }): Promise<T>;
 }
 
 /** The local stack's data dir, as `npm start` finds it. */
@@ -37,11 +45,24 @@ export function contextOf(command: Command, env: NodeJS.ProcessEnv = process.env
   const options = command.optsWithGlobals<GlobalOptions>();
   const json = options.json === true;
   const table = options.table ?? (env.RELAY_TABLE || undefined);
+  const reputationTable = options.reputationTable ?? (env.RELAY_REPUTATION_TABLE || undefined);
   const location: StoreLocation = {
     dataDir: dataDirFromEnvironment(env),
     ...(table ? { table } : {}),
     ...(options.region ? { region: options.region } : {}),
     ...(options.dynamodbEndpoint ? { dynamodbEndpoint: options.dynamodbEndpoint } : {}),
+    ...(reputationTable ? { reputationTable } : {}),
+  };
+  const withConnection = async <T>(work: (connection: import('./store-connection.ts').StoreConnection) => Promise<T>): Promise<T> => {
+    // Loaded on use: the AWS SDK is most of relayctl's start-up, and `--help`
+    // and refused input never reach the store.
+    const { openStore } = await import('./store-connection.ts');
+    const connection = await openStore(location);
+    try {
+      return await work(connection);
+    } finally {
+      await connection.close();
+    }
   };
   return {
     json,
@@ -50,16 +71,13 @@ export function contextOf(command: Command, env: NodeJS.ProcessEnv = process.env
       const text = json ? JSON.stringify(result, null, 2) : human(result).join('\n');
       if (text) process.stdout.write(`${text}\n`);
     },
-    async withStore(work) {
-      // Loaded on use: the AWS SDK is most of relayctl's start-up, and `--help`
-      // and refused input never reach the store.
-      const { openStore } = await import('./store-connection.ts');
-      const connection = await openStore(location);
-      try {
-        return await work(connection.store);
-      } finally {
-        await connection.close();
-      }
-    },
+    withStore: (work) => withConnection((connection) => work(connection.store)),
+    withReputation: (work, { required } = { required: false }) =>
+      withConnection((connection) => {
+        if (required && !connection.reputation) {
+          throw new CliError(ExitCode.invalidInput, 'name the reputation table too: --reputation-table <name> or RELAY_REPUTATION_TABLE (the data stack output ReputationTableName)');
+        }
+        return work(connection.store, connection.reputation);
+      }),
   };
 }

@@ -16,6 +16,7 @@ import { ExposedSecretError } from '../../relay/private-path.ts';
 import { CliError, ExitCode, type ExitCodeValue } from './cli-error.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { importCommand } from './import-commands.ts';
+import { messageCommand, reputationCommand } from './reputation-commands.ts';
 import { senderCommand } from './sender-commands.ts';
 import { userCommand } from './user-commands.ts';
 
@@ -46,8 +47,9 @@ function relayctlProgram(): Command {
     .option('--table <name>', 'DynamoDB users table in AWS (default: $RELAY_TABLE; without either: the local store)')
     .option('--region <region>', 'AWS region of the table (default: the AWS chain, e.g. $AWS_REGION)')
     .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint for --table (a local stand-in, a VPC endpoint)')
+    .option('--reputation-table <name>', 'DynamoDB reputation table in AWS, with --table (default: $RELAY_REPUTATION_TABLE)')
     .addHelpText('after', EXIT_CODES_HELP);
-  for (const group of [userCommand(), senderCommand(), importCommand(), doctorCommand()]) program.addCommand(group);
+  for (const group of [userCommand(), senderCommand(), reputationCommand(), messageCommand(), importCommand(), doctorCommand()]) program.addCommand(group);
   // addCommand() takes a command as it was built; give every level the program's behaviour.
   const configure = (command: Command) => {
     command.exitOverride().configureHelp({ showGlobalOptions: true, sortSubcommands: false });

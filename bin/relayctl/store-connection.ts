@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createOwnerOnlyFiles } from '../../relay/private-path.ts';
+import { ReputationStore } from '../../lambda/reputation-store.ts';
 import { UserStore } from '../../lambda/user-store.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 
@@ -14,12 +15,16 @@ export interface StoreLocation {
   readonly region?: string;
   /** Another DynamoDB endpoint for `table` (a local stand-in); credentials still come from the AWS chain. */
   readonly dynamodbEndpoint?: string;
+  /** The reputation table in AWS (`--reputation-table` or `RELAY_REPUTATION_TABLE`); locally it is always there. */
+  readonly reputationTable?: string;
   /** The local stack's data dir (`RELAY_DATA_DIR`, default `.relay`). */
   readonly dataDir: string;
 }
 
 export interface StoreConnection {
   readonly store: UserStore;
+  /** Absent against AWS unless the reputation table was named. */
+  readonly reputation?: ReputationStore;
   /** Where the store was found, for messages. */
   readonly description: string;
   close(): Promise<void>;
@@ -46,6 +51,7 @@ export async function openStore(location: StoreLocation): Promise<StoreConnectio
     });
     return {
       store: new UserStore(client, location.table),
+      ...(location.reputationTable ? { reputation: new ReputationStore(client, location.reputationTable) } : {}),
       description: `table ${location.table}${location.dynamodbEndpoint ? ` at ${location.dynamodbEndpoint}` : ''}`,
       close: async () => client.destroy(),
     };
@@ -88,7 +94,7 @@ export async function openLocalStore(dataDir: string, options: { create: boolean
 }
 
 async function connectLocal(
-  { LOCAL_USERS_TABLE, localDynamoDbClient, runningEndpoint, startEmbeddedDynamoDb }: typeof import('../../relay/local/embedded-dynamodb.ts'),
+  { LOCAL_REPUTATION_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, runningEndpoint, startEmbeddedDynamoDb }: typeof import('../../relay/local/embedded-dynamodb.ts'),
   dataDir: string,
   create: boolean,
   deadline: number,
@@ -101,7 +107,8 @@ async function connectLocal(
       const client = localDynamoDbClient(endpoint);
       const store = new UserStore(client, LOCAL_USERS_TABLE);
       if (create) await (await import('../../relay/local/local-tables.ts')).ensureLocalTables(client);
-      return { store, description: `local store of the running relay (${endpoint})`, close: async () => client.destroy() };
+      const reputation = new ReputationStore(client, LOCAL_REPUTATION_TABLE);
+      return { store, reputation, description: `local store of the running relay (${endpoint})`, close: async () => client.destroy() };
     }
     if (await isUnlocked(storePath)) {
       // An empty environment: fault injection armed for `npm start` (LOCAL_DYNAMODB_FAULT)
@@ -120,7 +127,7 @@ async function connectLocal(
         await close();
         throw error;
       }
-      return { store, description: `local store in ${storePath}`, close };
+      return { store, reputation: new ReputationStore(client, LOCAL_REPUTATION_TABLE), description: `local store in ${storePath}`, close };
     }
     if (Date.now() > deadline) {
       throw new CliError(

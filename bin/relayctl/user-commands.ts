@@ -13,6 +13,8 @@ import { repeatable } from './repeatable-option.ts';
 import { addRestrictionCommands } from './restriction-commands.ts';
 import { refusedAs } from './store-refusal.ts';
 import { changedSettings, type SettingsOptions } from './user-settings-change.ts';
+import { REPUTATION_WINDOWS } from '../../lambda/reputation-policy.ts';
+import { describeWindow, reputationView } from './reputation-view.ts';
 
 /** A user as relayctl shows it: everything but the password hash, whose scheme stands in for it. */
 interface UserSummary {
@@ -138,19 +140,20 @@ export function userCommand(): Command {
 
   user
     .command('show')
-    .description("show a user: state, password scheme, the addresses it may send as (grants, aliases), settings and limits")
+    .description("show a user: state, restriction, password scheme, the addresses it may send as (grants, aliases), settings, limits and sending reputation")
     .argument('<address>', 'the login')
     .addHelpText('after', examples('relayctl user show john@example.org', 'relayctl --json user show john@example.org'))
     .action(async (address: string, _options: object, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);
-      const shown = await context.withStore(async (store) => {
+      const shown = await context.withReputation(async (store, reputation) => {
         const record = await store.getUser(login);
         if (!record) throw new CliError(ExitCode.notFound, `no user ${login}`);
         return {
           ...summaryOf(record),
           senders: await sendersLeadingTo(store, login),
           settings: record.settings,
+          reputation: reputation ? await reputationView(record, reputation) : null,
           restrictionHistory: await store.restrictionHistory(login),
         };
       });
@@ -164,6 +167,9 @@ export function userCommand(): Command {
         field('sends as', `${view.login}  (login)`),
         ...view.senders.map((entry) => field('', describeSender(entry))),
         ...settingsLines(view.settings),
+        ...(view.reputation
+          ? [field('relay-user id', view.reputation.userId ?? '(none yet: any relayctl user set gives one)'), ...REPUTATION_WINDOWS.map(({ name }) => field('reputation', describeWindow(name, view.reputation!.windows[name])))]
+          : [field('reputation', '(give --reputation-table to see it)')]),
       ]);
     });
 

@@ -1,3 +1,4 @@
+import { RELAY_USER_TAG } from '../../lambda/policy-contract.ts';
 import type { UserLimits, UserSettings } from '../../lambda/user-store.ts';
 import { parseAllowedNetwork } from './allowed-network.ts';
 import { CliError, ExitCode } from './cli-error.ts';
@@ -53,6 +54,9 @@ export function changedSettings(current: UserSettings, options: SettingsOptions)
     const [name, value] = equals < 0 ? [text, undefined] : [text.slice(0, equals), text.slice(equals + 1)];
     if (value === undefined || !TAG_NAME.test(name) || !TAG_VALUE.test(value)) {
       throw invalid(`invalid tag "${text}": give name=value, each up to 256 of A-Z a-z 0-9 _ - (SES's rule)`);
+    }
+    if (name === RELAY_USER_TAG) {
+      throw invalid(`invalid tag "${text}": ${name} is the relay's own (it names the user in SES's events)`);
     }
     messageTags[name] = value;
   }

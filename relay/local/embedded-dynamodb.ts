@@ -25,6 +25,7 @@ import { FaultPlan, isDelayFault } from './fault-plan.ts';
 /** Names the local stack uses for its tables; in AWS the CDK stack names them. */
 export const LOCAL_USERS_TABLE = 'relay-users';
 export const LOCAL_COUNTERS_TABLE = 'relay-counters';
+export const LOCAL_REPUTATION_TABLE = 'relay-reputation';
 
 /** Faults answered with a DynamoDB error; see `ERROR_FAULTS` for the exact answers. */
 export type DynamoErrorFault = 'throttle' | 'throttling' | 'internal' | 'unavailable';

@@ -16,6 +16,7 @@ import { SendingQuota } from '../sending-quota.ts';
 import { ensurePrivateDir } from '../private-path.ts';
 import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { ensureLocalTables } from './local-tables.ts';
+import { startLocalReputation, type LocalReputation } from './local-reputation.ts';
 import { startLocalLambdaEndpoint, type LocalLambdaEndpoint } from './lambda-endpoint.ts';
 import { startLocalSesEndpoint, type LocalSesEndpoint } from './ses-endpoint.ts';
 import { ensurePrivateLocalState } from './private-state.ts';
@@ -61,6 +62,8 @@ export interface LocalStack {
   readonly dynamoEndpoint: string;
   /** The SES stand-in: its URL, stats and fault plan. */
   readonly ses: LocalSesEndpoint;
+  /** The reputation function, fed by the SES stand-in's simulated events. */
+  readonly reputation: LocalReputation;
   /** The Lambda stand-in, when the policy is reached through Invoke. */
   readonly lambda?: LocalLambdaEndpoint;
   /** The DynamoDB stand-in (dynalite) with its fault plan and stats; absent when `dynamoEndpoint` was given. */
@@ -108,7 +111,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await ensureLocalTables(localDynamoDbClient(dynamo.endpoint));
     const handler = createPolicyHandler(store);
 
-    const ses = await startLocalSesEndpoint({ outboxDir, keepInMemory: options.sesInMemory ?? false });
+    const reputation = startLocalReputation({
+      client: localDynamoDbClient(dynamo.endpoint),
+      users: store,
+      log,
+      thresholds: (options.env ?? process.env).REPUTATION_THRESHOLDS,
+    });
+    const ses = await startLocalSesEndpoint({
+      outboxDir,
+      keepInMemory: options.sesInMemory ?? false,
+      publishEvents: (events) => reputation.publish(events),
+    });
     closers.push(() => ses.close());
 
     let policy: PolicyClient = new DirectPolicyClient(handler);
@@ -151,12 +164,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       outboxDir,
       dynamoEndpoint: dynamo.endpoint,
       ses,
+      reputation,
       ...(lambda ? { lambda } : {}),
       ...('faults' in dynamo ? { dynamo } : {}),
       changes,
       certPath: certificate.certPath,
       async close(graceMs = 0) {
         await relay.close(graceMs);
+        await reputation.settled();
         await closeAll();
       },
     };

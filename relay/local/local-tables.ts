@@ -6,7 +6,7 @@ import {
   type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
 import { OWNER_INDEX } from '../../lambda/user-store.ts';
-import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE } from './embedded-dynamodb.ts';
+import { LOCAL_COUNTERS_TABLE, LOCAL_REPUTATION_TABLE, LOCAL_USERS_TABLE } from './embedded-dynamodb.ts';
 
 const KEYS: KeySchemaElement[] = [
   { AttributeName: 'pk', KeyType: 'HASH' },
@@ -14,15 +14,16 @@ const KEYS: KeySchemaElement[] = [
 ];
 
 /**
- * Creates the relay's two tables in the local DynamoDB stand-in, as the CDK
+ * Creates the relay's tables (users, counters, reputation) in the local DynamoDB stand-in, as the CDK
  * stack (lib/relay-tables.ts) defines them in AWS, and waits until they are
  * ACTIVE: dynalite, like DynamoDB, answers CreateTable with CREATING and
  * refuses requests on the table until then.
  */
 export async function ensureLocalTables(
   client: DynamoDBClient,
-  names: { users: string; counters: string } = { users: LOCAL_USERS_TABLE, counters: LOCAL_COUNTERS_TABLE },
+  tables: { users: string; counters: string; reputation?: string } = { users: LOCAL_USERS_TABLE, counters: LOCAL_COUNTERS_TABLE },
 ): Promise<void> {
+  const names = { reputation: LOCAL_REPUTATION_TABLE, ...tables };
   await create(client, new CreateTableCommand({
     TableName: names.users,
     BillingMode: 'PAY_PER_REQUEST',
@@ -39,13 +40,15 @@ export async function ensureLocalTables(
       },
     ],
   }));
-  await create(client, new CreateTableCommand({
-    TableName: names.counters,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: ['pk', 'sk'].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
-    KeySchema: KEYS,
-  }));
-  for (const name of [names.users, names.counters]) {
+  for (const name of [names.counters, names.reputation]) {
+    await create(client, new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: ['pk', 'sk'].map((attribute) => ({ AttributeName: attribute, AttributeType: 'S' })),
+      KeySchema: KEYS,
+    }));
+  }
+  for (const name of [names.users, names.counters, names.reputation]) {
     await waitUntilTableExists({ client, minDelay: 0.05, maxDelay: 0.2, maxWaitTime: 30 }, { TableName: name });
   }
 }

@@ -20,6 +20,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { FaultPlan, isDelayFault } from './fault-plan.ts';
 import { startLocalEndpointServer, type LocalEndpointRequest, type RequestBody } from './local-endpoint-server.ts';
+import { simulatedEvents } from './ses-mailbox-simulator.ts';
+import type { EventBridgeSesEvent } from '../../lambda/reputation-handler.ts';
 
 /** Faults answered with an SES error; see `ERROR_FAULTS` for the exact answers. */
 export type SesErrorFault =
@@ -57,6 +59,12 @@ interface CommonOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Receives one line on start (URL, mode, armed fault); never any message content. */
   readonly log?: (line: string) => void;
+  /**
+   * Receives, for each accepted message, the sending events SES's mailbox
+   * simulator would publish through EventBridge (see ses-mailbox-simulator.ts),
+   * after the message was answered. @default - no events
+   */
+  readonly publishEvents?: (events: readonly EventBridgeSesEvent[]) => void;
 }
 
 export type LocalSesEndpointOptions = CommonOptions &
@@ -259,6 +267,7 @@ export async function startLocalSesEndpoint(options: LocalSesEndpointOptions): P
     if (!delivered) {
       stats.acceptedUnanswered += 1;
     }
+    options.publishEvents?.(simulatedEvents({ ...record, raw: input.raw, region: input.region }));
     if (!answer) {
       await request.hang();
     }

@@ -36,6 +36,8 @@ process.stderr.write(
     `  npx relayctl user add john@example.org --password-stdin`,
     'Send a test mail:',
     `  swaks --server ${host}:${relay.submissionPort} --tls --auth PLAIN --auth-user john@example.org --auth-password '<password>' --from john@example.org --to someone@example.net`,
+    'SES mailbox simulator: success@, bounce@, ooto@, complaint@, suppressionlist@simulator.amazonses.com',
+    '  produce SES events for the reputation guard: npx relayctl reputation (docs/reputation.md)',
     '',
     'Ctrl-C stops it.',
     '',

@@ -8,6 +8,7 @@ const COMMANDS = [
   ['user', 'add'], ['user', 'passwd'], ['user', 'disable'], ['user', 'enable'], ['user', 'remove'], ['user', 'list'], ['user', 'show'], ['user', 'set'], ['user', 'suspend'], ['user', 'reinstate'],
   ['sender', 'grant'], ['sender', 'revoke'], ['sender', 'list'],
   ['import', 'dovecot'], ['import', 'ispmail'],
+  ['reputation'], ['message', 'show'],
   ['doctor'],
 ];
 

@@ -48,10 +48,11 @@ describe('policy handler over DynamoDB (dynalite)', () => {
   const confirm = (login: string, passwordSetAt: string, clientAddress = '198.51.100.7') =>
     decide({ action: 'confirmSession', login, clientAddress, passwordSetAt }) as Promise<ConfirmSessionDecision>;
   /** A permit's profile without the password stamp, which is a time. */
-  const profile = (decision: AuthenticateDecision | ConfirmSessionDecision): Omit<UserProfile, 'passwordSetAt'> | string => {
+  const profile = (decision: AuthenticateDecision | ConfirmSessionDecision): Omit<UserProfile, 'passwordSetAt' | 'userId'> | string => {
     if (decision.verdict !== 'permit') return decision.reason;
-    const { passwordSetAt, ...rest } = decision.user;
+    const { passwordSetAt, userId, ...rest } = decision.user;
     assert.match(passwordSetAt ?? '', /^\d{4}-\d\d-\d\dT/);
+    assert.match(userId ?? '', /^[A-Za-z0-9_-]{20}$/, 'every profile names its user for the relay-user tag');
     return rest;
   };
   const stampOf = async (login: string) => ((await auth(login, PASSWORD)) as { user: UserProfile }).user.passwordSetAt!;

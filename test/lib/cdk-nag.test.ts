@@ -53,16 +53,18 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-ELB2 @ SubmissionRelay-prod-Service/Relay/Service/LoadBalancer',
       'AwsSolutions-IAM5[Resource::*] @ SubmissionRelay-prod-Service/Relay/Service/Task/ExecutionRole',
       'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Relay/Policy/Function',
+      'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Reputation/Function',
       'AwsSolutions-SMG4 @ SubmissionRelay-prod-Data/State/TlsCertificate',
       'AwsSolutions-SNS2 @ SubmissionRelay-prod-Service/Alarms',
+      'AwsSolutions-SQS3 @ SubmissionRelay-prod-Service/Reputation/DeadLetters',
     ]);
   });
 
   test('dev additionally acknowledges only what its stage switches off (PITR, Container Insights)', () => {
     const acks = acknowledgements(synthRelay({ stage: 'dev' }).app).map((a) => a.id);
-    assert.ok(acks.includes('AwsSolutions-DDB3'));
+    assert.equal(acks.filter((id) => id === 'AwsSolutions-DDB3').length, 2, 'the relay tables and the reputation table');
     assert.ok(acks.includes('AwsSolutions-ECS4'));
-    assert.equal(acks.length, 9);
+    assert.equal(acks.length, 12);
   });
 
   test('the app registers the checks as a validation plugin: a clean app synthesizes (with CloudFormation validation)', () => {

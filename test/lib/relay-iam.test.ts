@@ -224,8 +224,19 @@ describe('no wildcards where they matter', () => {
 
   test('nobody in the service stack may write users, scan, or send with any other SES action', () => {
     const granted = allStatements.flatMap(actions);
-    for (const forbidden of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan', 'ses:SendEmail']) {
+    for (const forbidden of ['dynamodb:BatchWriteItem', 'dynamodb:Scan', 'ses:SendEmail']) {
       assert.ok(!granted.includes(forbidden), forbidden);
+    }
+    // Items are deleted only in the reputation table; put there, or in the users table only with the
+    // attributes of a restriction-history entry or a change item (the reputation function's restrictUser).
+    const reputationOutput = /^PublishOutputFnGetAttStateReputationTable\w+Arn\w+$/;
+    const outputOf = (statement: Statement) => String((statement.Resource as { 'Fn::GetStackOutput'?: { OutputName?: string } })['Fn::GetStackOutput']?.OutputName);
+    for (const statement of allStatements.filter((s) => actions(s).includes('dynamodb:DeleteItem'))) assert.match(outputOf(statement), reputationOutput);
+    for (const statement of allStatements.filter((s) => actions(s).includes('dynamodb:PutItem'))) {
+      if (reputationOutput.test(outputOf(statement))) continue;
+      const attributes = (statement.Condition as Record<string, Record<string, string[]>> | undefined)?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'];
+      assert.ok(attributes, 'a PutItem on the users table names its attributes');
+      for (const secret of ['passwordHash', 'disabled', 'settings', 'owner', 'aliasOf', 'grant', 'userId']) assert.ok(!attributes.includes(secret), secret);
     }
   });
 });

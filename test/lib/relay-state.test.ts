@@ -55,8 +55,8 @@ describe('DynamoDB tables', () => {
     });
   });
 
-  test('prod: point-in-time recovery (35 days), deletion protection and RETAIN on both', () => {
-    prod.data.resourceCountIs('AWS::DynamoDB::Table', 2);
+  test('prod: point-in-time recovery (35 days), deletion protection and RETAIN on every table (users, counters, reputation)', () => {
+    prod.data.resourceCountIs('AWS::DynamoDB::Table', 3);
     prod.data.allResources('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',

@@ -36,12 +36,13 @@ describe("per-user SES settings, and following one message through the log", () 
     const teamId = await send('sales-app@example.org');
     const plainId = await send(USER);
     const outbox = await relay.outbox();
+    const idOf = async (login: string) => (await relay.stack.store.getUser(login))!.userId!;
     const team = outbox.find((m) => m.id === teamId)!.meta;
     assert.equal(team.configurationSet, 'team-sales');
-    assert.deepEqual(team.tags, [{ name: 'team', value: 'sales' }, { name: 'app', value: 'crm' }]);
+    assert.deepEqual(team.tags, [{ name: 'team', value: 'sales' }, { name: 'app', value: 'crm' }, { name: 'relay-user', value: await idOf('sales-app@example.org') }]);
     const plain = outbox.find((m) => m.id === plainId)!.meta;
     assert.equal(plain.configurationSet, 'relay-default');
-    assert.deepEqual(plain.tags, []);
+    assert.deepEqual(plain.tags, [{ name: 'relay-user', value: await idOf(USER) }], 'every message names its user');
   });
 
   test('one message is followed from connect to its SES id by its session id, with everything an admin needs', async () => {

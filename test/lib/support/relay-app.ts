@@ -32,7 +32,7 @@ export interface SynthOptions {
   readonly overrides?: Record<string, unknown>;
   /** Register cdk-nag (bin does). Off by default so that template tests report template problems only. */
   readonly nag?: boolean;
-  /** Use the real `lambda/handler.ts` instead of the fixture. */
+  /** Use the real `lambda/handler.ts` and `lambda/reputation-function.ts` instead of the fixture. */
   readonly realHandler?: boolean;
   /**
    * Run aws-cdk-lib's built-in CloudFormation template validation (as `cdk synth`
@@ -61,7 +61,7 @@ export function buildApp(options: SynthOptions): { app: App; relay: RelayApp } {
   });
   const relay = buildRelayApp(app, {
     nag: options.nag ?? false,
-    ...(options.realHandler ? {} : { policyFunctionEntry: FIXTURE_HANDLER }),
+    ...(options.realHandler ? {} : { policyFunctionEntry: FIXTURE_HANDLER, reputationFunctionEntry: FIXTURE_HANDLER }),
   });
   return { app, relay };
 }
