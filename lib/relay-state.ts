@@ -3,6 +3,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { RelayTables } from './relay-tables.ts';
 import { SendingIdentities, type SendingIdentitySpec } from './sending-identities.ts';
+import { stageConfigurationSetName } from './stage-config.ts';
 
 export interface RelayStateProps {
   /** Stage name; part of the configuration set and secret names. */
@@ -54,7 +55,7 @@ export class RelayState extends Construct {
 
     this.sending = new SendingIdentities(this, 'Sending', {
       identities: props.sendingIdentities,
-      configurationSetName: `submission-relay-${props.stage}`,
+      configurationSetName: stageConfigurationSetName(props.stage),
       ...(props.additionalConfigurationSetNames ? { additionalConfigurationSetNames: props.additionalConfigurationSetNames } : {}),
       retain,
     });

@@ -55,10 +55,14 @@ export function jsonOf<T>(run: CliRun): T {
   return JSON.parse(run.stdout) as T;
 }
 
-/** A fresh data dir, removed after the test. */
-export async function tempDataDir(t: TestContext, prefix = 'relayctl-test-'): Promise<string> {
+/**
+ * A fresh data dir, removed after the test, holding an empty store (as
+ * `relayctl init` leaves it) unless `withStore` is false.
+ */
+export async function tempDataDir(t: TestContext, prefix = 'relayctl-test-', options: { readonly withStore?: boolean } = {}): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
   t.after(() => rm(dir, { recursive: true, force: true }));
+  if (options.withStore ?? true) await (await openLocalStore(dir, { create: true })).close();
   return dir;
 }
 
