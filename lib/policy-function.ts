@@ -6,6 +6,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PROJECT_ROOT } from './project-root.ts';
+import { DEFAULT_POLICY_FUNCTION_TIMEOUT_SECONDS } from './relay-container-settings.ts';
 import type { IRelayTables } from './relay-tables.ts';
 
 export interface PolicyFunctionProps {
@@ -87,7 +88,7 @@ export class PolicyFunction extends Construct {
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 1024,
-      timeout: props.timeout ?? Duration.seconds(10),
+      timeout: props.timeout ?? Duration.seconds(DEFAULT_POLICY_FUNCTION_TIMEOUT_SECONDS),
       reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,

@@ -46,7 +46,7 @@ export function contextOf(command: Command, env: NodeJS.ProcessEnv = process.env
   return {
     json,
     location,
-    stage: options.stage ?? (env.RELAY_STAGE || undefined),
+    stage: options.stage,
     print(result, human) {
       const text = json ? JSON.stringify(result, null, 2) : human(result).join('\n');
       if (text) process.stdout.write(`${text}\n`);

@@ -53,7 +53,7 @@ function relayctlProgram(): Command {
     .option('--table <name>', 'DynamoDB users table in AWS (default: $RELAY_TABLE; without either: the local store)')
     .option('--region <region>', 'AWS region of the table (default: the AWS chain, e.g. $AWS_REGION)')
     .option('--profile <name>', 'AWS profile for --table (default: the AWS chain, e.g. $AWS_PROFILE)')
-    .option('--stage <name>', 'deployment stage in cdk.json whose configuration sets a user may have (default: $RELAY_STAGE, else dev)')
+    .option('--stage <name>', 'deployment stage in cdk.json: the configuration sets a user may have (default: dev), the settings config shows')
     .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint for --table (a local stand-in, a VPC endpoint)')
     .addHelpText('after', EXIT_CODES_HELP);
   for (const group of [initCommand(), userCommand(), senderCommand(), authCommand(), configCommand(), importCommand(), doctorCommand()]) program.addCommand(group);

@@ -33,3 +33,19 @@ test('config refuses a value the relay would refuse, with the same message', asy
   assert.equal(run.stdout, '');
   assert.match(run.stderr, /^relayctl: invalid settings: SUBMISSION_PORT: .*; MAX_RECIPIENTS: [^\n]*\n$/);
 });
+
+test('config --stage shows the container of that stage: the values the CDK stack gives it, defaults for the rest', async () => {
+  const settings = jsonOf<SettingJson[]>(await relayctl(['--json', '--stage', 'prod', 'config'], { env: { MAX_RECIPIENTS: '20' } }));
+  const byName = new Map(settings.map((setting) => [setting.name, setting]));
+  // From cdk.json's prod stage and lib/relay-container-settings.ts, which also writes the task definition.
+  assert.deepEqual(byName.get('RELAY_HOSTNAME'), { name: 'RELAY_HOSTNAME', value: 'smtp.example.com', source: 'stage' });
+  assert.deepEqual(byName.get('MAX_MESSAGE_BYTES'), { name: 'MAX_MESSAGE_BYTES', value: 26214400, source: 'stage' });
+  assert.deepEqual(byName.get('SHUTDOWN_GRACE_SECONDS'), { name: 'SHUTDOWN_GRACE_SECONDS', value: 90, source: 'stage' });
+  assert.deepEqual(byName.get('SES_CONFIGURATION_SET'), { name: 'SES_CONFIGURATION_SET', value: 'submission-relay-prod', source: 'stage' });
+  assert.deepEqual(byName.get('RELAY_LISTEN'), { name: 'RELAY_LISTEN', value: '0.0.0.0', source: 'stage' });
+  assert.deepEqual(byName.get('MAX_RECIPIENTS'), { name: 'MAX_RECIPIENTS', value: 50, source: 'default' }, "this shell's environment is not the container's");
+
+  const unknown = await relayctl(['--stage', 'nowhere', 'config']);
+  assert.equal(unknown.code, 1);
+  assert.equal(unknown.stderr, 'relayctl: unknown stage "nowhere"; cdk.json defines: dev, prod\n');
+});
