@@ -36,6 +36,8 @@ export async function newPassword(options: PasswordOptions, stdin: NodeJS.ReadSt
 export async function passwordFromStdin(stdin: NodeJS.ReadStream = process.stdin): Promise<string> {
   if (stdin.isTTY) process.stderr.write('reading the password from standard input; end it with Enter and Ctrl-D\n');
   const chunks: Buffer[] = [];
+  // A confirmation question asked on the terminal first leaves stdin paused.
+  stdin.resume();
   for await (const chunk of stdin) chunks.push(chunk as Buffer);
   // `echo` and here-strings end the password with a newline that is not part of it.
   const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
