@@ -1,24 +1,29 @@
-import { BlockList, isIPv6 } from 'node:net';
 import type { AuthenticateDecision, AuthenticateRequest, UserProfile } from './policy-contract.ts';
 import { parseMailAddress } from './mail-address.ts';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './password-hash.ts';
+import { judgeStanding } from './user-standing.ts';
 import type { UserRecord, UserStore } from './user-store.ts';
 
 const INVALID = { verdict: 'reject', reason: 'invalid-credentials' } as const satisfies AuthenticateDecision;
 
 /**
- * Why a login is refused. For the log and the operator (`relayctl auth test`),
- * never for the client: `authenticate` answers all of them alike.
+ * Why a login is refused. For the log and the operator (`relayctl auth test`);
+ * the client learns only of a suspension (see `authenticate`).
  */
-export type LoginRefusal = 'unknown-user' | 'wrong-password' | 'disabled' | 'network';
+export type LoginRefusal = 'unknown-user' | 'wrong-password' | 'disabled' | 'network' | 'suspended';
 
-export type LoginJudgement = { readonly verdict: 'permit'; readonly user: UserRecord } | { readonly verdict: 'reject'; readonly refusal: LoginRefusal };
+export type LoginJudgement =
+  | { readonly verdict: 'permit'; readonly user: UserRecord; readonly profile: UserProfile }
+  | { readonly verdict: 'reject'; readonly refusal: Exclude<LoginRefusal, 'suspended'> }
+  /** `text`: the restriction's reason, as the reputation guard or an operator set it. */
+  | { readonly verdict: 'reject'; readonly refusal: 'suspended'; readonly text: string };
 
 /**
  * Judges a login with its password. Unknown users, disabled users and wrong
  * passwords take the same path through one slow hash verification, so that
  * the timing tells them apart no more than `authenticate`'s answer does. The
- * network limit is checked only when a client address is given (a login over
+ * user's standing (allowed networks, suspension) is judged only with the right
+ * password; the networks only when a client address is given (a login over
  * SMTP always has one; `relayctl auth test` may leave it out).
  *
  * A password stored in a legacy scheme (imported from Dovecot) or with weaker
@@ -36,44 +41,28 @@ export async function judgeLogin(store: UserStore, loginText: string, password: 
   const { ok, needsRehash } = await verifyPassword(password, user.passwordHash);
   if (!ok) return { verdict: 'reject', refusal: 'wrong-password' };
   if (user.disabled) return { verdict: 'reject', refusal: 'disabled' };
-  if (clientAddress !== undefined && !fromAllowedNetwork(user, clientAddress)) return { verdict: 'reject', refusal: 'network' };
+  const standing = judgeStanding(user, clientAddress);
+  if (standing.verdict === 'reject') {
+    return standing.reason === 'network' ? { verdict: 'reject', refusal: 'network' } : { verdict: 'reject', refusal: 'suspended', text: standing.text };
+  }
   if (needsRehash) {
     await hashPassword(password)
       .then((hash) => store.replacePasswordHash(user.login, user.passwordHash, hash))
       .catch(() => undefined);
   }
-  return { verdict: 'permit', user };
+  return { verdict: 'permit', user, profile: standing.user };
 }
 
 /**
- * Decides an AUTH: every refusal gets one answer, so that nobody can tell an
- * unknown user from a wrong password (no user enumeration). A user limited to
- * some networks is refused with that same answer; the log learns why.
+ * Decides an AUTH. Unknown users, disabled users, wrong passwords and users
+ * outside their allowed networks all get one answer, so that neither the
+ * reply nor its timing tells them apart (the log learns of the network). A
+ * suspended user is told so, but only with the right password: a wrong one is
+ * the same answer as for everyone else.
  */
 export async function authenticate(store: UserStore, request: AuthenticateRequest): Promise<AuthenticateDecision> {
   const judgement = await judgeLogin(store, request.login, request.password, request.clientAddress);
-  if (judgement.verdict === 'permit') return { verdict: 'permit', user: profileOf(judgement.user) };
+  if (judgement.verdict === 'permit') return { verdict: 'permit', user: judgement.profile };
+  if (judgement.refusal === 'suspended') return { verdict: 'reject', reason: 'suspended', text: judgement.text };
   return judgement.refusal === 'network' ? { ...INVALID, detail: 'network' } : INVALID;
-}
-
-function fromAllowedNetwork(user: UserRecord, clientAddress: string): boolean {
-  const networks = user.settings.allowedNetworks;
-  if (!networks?.length) return true;
-  const allowed = new BlockList();
-  for (const network of networks) {
-    const [address = '', prefix] = network.split('/');
-    const type = isIPv6(address) ? 'ipv6' : 'ipv4';
-    allowed.addSubnet(address, Number(prefix ?? (type === 'ipv6' ? 128 : 32)), type);
-  }
-  return allowed.check(clientAddress, isIPv6(clientAddress) ? 'ipv6' : 'ipv4');
-}
-
-function profileOf(user: UserRecord): UserProfile {
-  const { configurationSet, messageTags, limits } = user.settings;
-  return {
-    login: user.login,
-    ...(configurationSet ? { configurationSet } : {}),
-    ...(messageTags && Object.keys(messageTags).length ? { messageTags } : {}),
-    ...(limits && Object.keys(limits).length ? { limits } : {}),
-  };
 }

@@ -12,6 +12,7 @@ const REFUSALS: Readonly<Record<LoginRefusal, string>> = {
   'wrong-password': 'wrong password',
   disabled: 'the user is disabled (relayctl user enable)',
   network: 'not from an allowed network of the user',
+  suspended: 'the user is suspended (relayctl user reinstate)',
 };
 
 /** The result of `auth test`, as printed; never the password. */
@@ -35,7 +36,8 @@ export function authCommand(): Command {
     .addHelpText(
       'after',
       `
-The password is one line on standard input. The verdict comes from the policy's own code
+The password is one line on standard input. Refusals: unknown user, wrong password,
+disabled, not from an allowed network (with --from), suspended (with the reason). The verdict comes from the policy's own code
 (lambda/authenticate.ts) on the store, so the test counts as a login there: a legacy
 (imported) hash that matches is replaced by scrypt, as at a real login. A running relay's
 AUTH penalties (per client address and login, kept in its memory) do not see it, so a test
@@ -57,7 +59,10 @@ refused (the reason on stdout).
       const { judgeLogin } = await import('../../lambda/authenticate.ts');
       const result = await context.withStore(async (store): Promise<AuthTestResult> => {
         const judgement = await judgeLogin(store, login, password, options.from);
-        if (judgement.verdict === 'reject') return { login, ok: false, refusal: judgement.refusal, reason: REFUSALS[judgement.refusal] };
+        if (judgement.verdict === 'reject') {
+          const why = REFUSALS[judgement.refusal];
+          return { login, ok: false, refusal: judgement.refusal, reason: judgement.refusal === 'suspended' ? `${why}: ${judgement.text}` : why };
+        }
         const networks = judgement.user.settings.allowedNetworks ?? [];
         return { login: judgement.user.login, ok: true, ...(options.from === undefined && networks.length > 0 ? { networksNotChecked: networks } : {}) };
       });

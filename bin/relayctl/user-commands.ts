@@ -1,7 +1,8 @@
 import { Command } from 'commander';
-import type { UserRecord, UserSettings } from '../../lambda/user-store.ts';
+import type { RestrictionHistoryEntry, UserRecord, UserRestriction, UserSettings } from '../../lambda/user-store.ts';
 import { loginArgument } from './address-argument.ts';
 import { describeClaim, existingClaim } from './address-claim.ts';
+import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
 import { CACHE_NOTE, examples } from './help-text.ts';
@@ -12,6 +13,7 @@ import { MIN_PASSWORD_LENGTH } from './password-strength.ts';
 import { classifyPasswordHash } from './password-scheme.ts';
 import { describeSender, removeSenders, sendersLeadingTo } from './sender-tree.ts';
 import { repeatable } from './repeatable-option.ts';
+import { addRestrictionCommands } from './restriction-commands.ts';
 import { refusedAs } from './store-refusal.ts';
 import { changedSettings, type SettingsOptions } from './user-settings-change.ts';
 
@@ -23,6 +25,8 @@ interface UserSummary {
   readonly passwordScheme: string;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Warned, throttled or suspended, by the reputation guard or an operator. */
+  readonly restriction?: UserRestriction;
 }
 
 const UNUSABLE_SCHEME = 'unusable';
@@ -31,10 +35,10 @@ const PASSWORD_STDIN_HELP = 'read the password from standard input (one line) in
 const ALLOW_WEAK_HELP = `take a password shorter than ${MIN_PASSWORD_LENGTH} characters or on a list of common passwords`;
 const YES_HELP = 'do it without asking (needed where there is no terminal to ask on)';
 
-/** One limit of a user as it applies: its own, or the relay's default; 0 is no limit. */
+/** One limit of a user as it applies: its own, the relay's default, or a throttle's; 0 is no limit. */
 interface EffectiveLimit {
   readonly value: number;
-  readonly source: 'own' | 'default';
+  readonly source: 'own' | 'default' | 'throttled';
 }
 
 export function userCommand(): Command {
@@ -88,7 +92,10 @@ export function userCommand(): Command {
       await confirmOrRefuse(`Replace the password of ${login}?`, options.yes);
       const { password, generated } = await newPassword(options);
       const passwordHash = await hashOrRefuse(password);
-      await context.withStore((store) => refusedAs(store.updateUser(login, { passwordHash }), ExitCode.notFound, `no user ${login}`));
+      await context.withStore(async (store) => {
+        await refusedAs(store.updateUser(login, { passwordHash }), ExitCode.notFound, `no user ${login}`);
+        await announceChange(store, login, 'password');
+      });
       context.print({ login, passwordChanged: true, ...(generated ? { password } : {}) }, () => [
         `changed the password of ${login}`,
         ...(generated ? [`password (shown this once, keep it now): ${password}`] : []),
@@ -104,7 +111,10 @@ export function userCommand(): Command {
       .action(async (address: string, _options: object, command: Command) => {
         const context = contextOf(command);
         const login = loginArgument(address);
-        await context.withStore((store) => refusedAs(store.updateUser(login, { disabled }), ExitCode.notFound, `no user ${login}`));
+        await context.withStore(async (store) => {
+          await refusedAs(store.updateUser(login, { disabled }), ExitCode.notFound, `no user ${login}`);
+          await announceChange(store, login, name === 'disable' ? 'disabled' : 'enabled');
+        });
         context.print({ login, disabled }, () => [`${disabled ? 'disabled' : 'enabled'} ${login}`]);
       });
   }
@@ -127,6 +137,7 @@ export function userCommand(): Command {
         await confirmOrRefuse(`Remove user ${login}${alsoRemoved}?`, options.yes);
         await removeSenders(store, login, senders);
         await refusedAs(store.removeUser(login), ExitCode.notFound, `no user ${login}`);
+        await announceChange(store, login, 'removed');
         return senders.map((entry) => entry.grant);
       });
       context.print({ login, removed: true, removedSenders }, () => [
@@ -164,12 +175,14 @@ export function userCommand(): Command {
           ...summaryOf(record),
           senders: await sendersLeadingTo(store, login),
           settings: record.settings,
-          effectiveLimits: effectiveLimitsOf(record.settings),
+          effectiveLimits: effectiveLimitsOf(record),
+          restrictionHistory: await store.restrictionHistory(login),
         };
       });
       context.print(shown, (view) => [
         field('login', view.login),
         field('state', view.disabled ? 'disabled' : 'enabled'),
+        ...restrictionLines(view.restriction, view.restrictionHistory),
         field('password scheme', describeScheme(view.passwordScheme)),
         field('created', view.createdAt),
         field('updated', view.updatedAt),
@@ -215,11 +228,13 @@ export function userCommand(): Command {
         if (!record) throw new CliError(ExitCode.notFound, `no user ${login}`);
         const next = changedSettings(record.settings, options);
         await refusedAs(store.updateUser(login, { settings: next }), ExitCode.notFound, `no user ${login}`);
+        await announceChange(store, login, 'settings');
         return next;
       });
       context.print({ login, settings }, (view) => [`updated the settings of ${login}`, ...settingsLines(view.settings)]);
     });
 
+  addRestrictionCommands(user);
   return user;
 }
 
@@ -231,6 +246,7 @@ function summaryOf(record: UserRecord): UserSummary {
     passwordScheme: kind.verifiable ? kind.scheme : UNUSABLE_SCHEME,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    ...(record.restriction ? { restriction: record.restriction } : {}),
   };
 }
 
@@ -257,6 +273,16 @@ function field(label: string, value: string): string {
   return `${label.padEnd(18)} ${value}`;
 }
 
+function restrictionLines(restriction: UserRestriction | undefined, history: readonly RestrictionHistoryEntry[]): string[] {
+  const current = restriction
+    ? `${restriction.state}${restriction.messagesPerMinute !== undefined ? ` (${restriction.messagesPerMinute} messages/minute)` : ''} since ${restriction.since} by ${restriction.by}: ${restriction.reason}`
+    : '(none)';
+  return [
+    field('restriction', current),
+    ...history.map((entry) => field('', `${entry.at}  ${entry.action} (${entry.state}) by ${entry.by}: ${entry.reason}`)),
+  ];
+}
+
 function settingsLines(settings: UserSettings): string[] {
   const tags = Object.entries(settings.messageTags ?? {}).map(([name, value]) => `${name}=${value}`);
   const limits = [
@@ -274,15 +300,19 @@ function settingsLines(settings: UserSettings): string[] {
 /**
  * The limits that apply to a user: its own where it has one, else the relay's
  * default (DEFAULT_MESSAGES_PER_MINUTE, DEFAULT_RECIPIENTS_PER_DAY as
- * `relayctl config` reports them from this environment).
+ * `relayctl config` reports them from this environment); a throttle (the
+ * reputation guard's or an operator's) caps messages a minute whatever they say.
  */
-function effectiveLimitsOf(settings: UserSettings): { messagesPerMinute: EffectiveLimit; recipientsPerDay: EffectiveLimit } {
+function effectiveLimitsOf(record: UserRecord): { messagesPerMinute: EffectiveLimit; recipientsPerDay: EffectiveLimit } {
   const defaults = new Map(effectiveSettings(process.env).map((setting) => [setting.name, Number(setting.value ?? 0)]));
   const limitOf = (own: number | undefined, name: 'DEFAULT_MESSAGES_PER_MINUTE' | 'DEFAULT_RECIPIENTS_PER_DAY'): EffectiveLimit =>
     own !== undefined ? { value: own, source: 'own' } : { value: defaults.get(name) ?? 0, source: 'default' };
+  const messagesPerMinute = limitOf(record.settings.limits?.messagesPerMinute, 'DEFAULT_MESSAGES_PER_MINUTE');
+  const throttle = record.restriction?.state === 'throttled' ? record.restriction.messagesPerMinute : undefined;
   return {
-    messagesPerMinute: limitOf(settings.limits?.messagesPerMinute, 'DEFAULT_MESSAGES_PER_MINUTE'),
-    recipientsPerDay: limitOf(settings.limits?.recipientsPerDay, 'DEFAULT_RECIPIENTS_PER_DAY'),
+    messagesPerMinute:
+      throttle !== undefined && (messagesPerMinute.value === 0 || throttle < messagesPerMinute.value) ? { value: throttle, source: 'throttled' } : messagesPerMinute,
+    recipientsPerDay: limitOf(record.settings.limits?.recipientsPerDay, 'DEFAULT_RECIPIENTS_PER_DAY'),
   };
 }
 
