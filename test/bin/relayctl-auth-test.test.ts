@@ -27,6 +27,8 @@ describe('relayctl auth test', { concurrency: true }, () => {
       await store.updateUser('off@example.org', { disabled: true });
       await store.createUser('office@example.org', await hashPassword('office fake password'));
       await store.updateUser('office@example.org', { settings: { allowedNetworks: ['192.0.2.0/24'] } });
+      await store.createUser('held@example.org', await hashPassword('held fake password'));
+      await store.restrictUser('held@example.org', { state: 'suspended', reason: 'bounce rate 7.1 % over 24 h', since: new Date().toISOString(), by: 'ops@example.org' });
     });
     const test = (login: string, password: string, ...options: string[]) => relayctl(['auth', 'test', login, ...options], { dataDir, stdin: `${password}\n` });
 
@@ -40,6 +42,8 @@ describe('relayctl auth test', { concurrency: true }, () => {
       ['john@example.org', 'not the password', [], 'wrong password'],
       ['off@example.org', 'off fake password', [], 'the user is disabled (relayctl user enable)'],
       ['office@example.org', 'office fake password', ['--from', '198.51.100.7'], 'not from an allowed network of the user'],
+      ['held@example.org', 'held fake password', [], 'the user is suspended (relayctl user reinstate): bounce rate 7.1 % over 24 h'],
+      ['held@example.org', 'not the password', [], 'wrong password'],
     ];
     for (const [login, password, options, reason] of refusals) {
       const run = await test(login, password, ...options);

@@ -292,6 +292,12 @@ describe('relayctl user', { concurrency: true }, () => {
     const show = await relayctl(['user', 'show', 'bulk@example.org'], { dataDir, env: { DEFAULT_RECIPIENTS_PER_DAY: '500' } });
     assert.match(show.stdout, /^messages\/minute\s+unlimited  \(own\)$/m);
     assert.match(show.stdout, /^recipients\/day\s+500  \(default\)$/m);
+
+    await withLocalStore(dataDir, (store) =>
+      store.restrictUser('bulk@example.org', { state: 'throttled', reason: 'complaints', messagesPerMinute: 5, since: new Date().toISOString(), by: 'reputation' }),
+    );
+    const throttled = await relayctl(['user', 'show', 'bulk@example.org'], { dataDir });
+    assert.match(throttled.stdout, /^messages\/minute\s+5  \(throttled\)$/m, 'a throttle caps even an unlimited user');
   });
 
   test('passwd and rm ask first: refused without a terminal unless --yes, and nothing changes', async (t) => {
