@@ -93,7 +93,7 @@ function backendError(error: unknown): CliError | undefined {
   const code = (error as { code?: string }).code;
   const unavailable = (message: string) => new CliError(ExitCode.backendUnavailable, message);
   if (error.name === 'ResourceNotFoundException') return unavailable(`the users table was not found: ${error.message} (check --table and --region)`);
-  if (error.name === 'CredentialsProviderError') return unavailable(`no AWS credentials: ${error.message} (set AWS_PROFILE, or log in with aws sso login)`);
+  if (error.name === 'CredentialsProviderError') return unavailable(`no AWS credentials: ${error.message} (give --profile or set AWS_PROFILE, or log in with aws sso login)`);
   if (error.message === 'Region is missing') return unavailable('no AWS region: give --region or set AWS_REGION');
   if ((code && NETWORK_ERROR_CODES.has(code)) || error.name === 'TimeoutError') return unavailable(`the store could not be reached: ${error.message}`);
   if ('$metadata' in error) return unavailable(`the store refused the request: ${error.name}: ${error.message}`);
