@@ -57,7 +57,7 @@ export async function openStore(location: StoreLocation): Promise<StoreConnectio
 }
 
 /** The one line a command gives when there is no local store to work on. */
-export function noLocalStoreMessage(dataDir: string): string {
+function noLocalStoreMessage(dataDir: string): string {
   return `no local store in ${dataDir}: start the relay once (npm start) or create an empty store (relayctl init); or set RELAY_DATA_DIR to the data dir, or give --table for a table in AWS`;
 }
 
