@@ -60,7 +60,7 @@ export class ClientAuthentication {
     const fields = { session: attempt.sessionId, client: attempt.clientAddress, login, method: auth.method };
     const fail = async (reason: string) => {
       const delayMs = penalty.recordFailure(attempt.clientAddress, login);
-      log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]`);
+      log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]: ${reason}, next reply delayed ${delayMs} ms`);
       await sleep(delayMs);
       return { message: INVALID_CREDENTIALS, responseCode: 535 };
     };
@@ -87,7 +87,7 @@ export class ClientAuthentication {
       }
       if (decision.verdict === 'reject') return fail(decision.detail ?? decision.reason);
       penalty.recordSuccess(login);
-      log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login}`);
+      log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login} from [${attempt.clientAddress}] sasl_method=${auth.method}`);
       return { user: decision.user };
     } catch (error) {
       if (error instanceof PolicyUnavailableError) {

@@ -9,6 +9,7 @@ import { printableEcho } from './printable-echo.ts';
 import { METRIC, type RelayMetrics } from './relay-metrics.ts';
 import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import { rejectUnacceptableRecipient } from './recipient-policy.ts';
+import { logRefusal } from './refusal-log.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { SesSender } from './ses-sender.ts';
 import { claimedSenders } from './sender-fields.ts';
@@ -85,21 +86,17 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   const refuse = (session: SMTPServerSession, stage: string, error: SmtpError, fields: Record<string, unknown> = {}) => {
     deps.metrics?.rejected(error.reason);
     if (error.reason.startsWith('ses-')) deps.metrics?.count(METRIC.sesErrors);
-    log.info(
-      {
-        event: 'reject',
-        stage,
-        session: session.id,
-        client: session.remoteAddress,
-        login: loginOf(session),
-        code: error.responseCode,
-        reply: error.message,
-        reason: error.reason,
-        ...fields,
-        ...(error.cause ? { cause: String(error.cause) } : {}),
-      },
-      `reject: ${stage} from [${session.remoteAddress}]: ${error.responseCode} ${error.message}; ${postfixEnvelope(fields)}`,
-    );
+    logRefusal(log, {
+      stage,
+      session: session.id,
+      client: session.remoteAddress,
+      login: loginOf(session),
+      code: error.responseCode,
+      reply: error.message,
+      reason: error.reason,
+      ...(error.cause !== undefined ? { cause: error.cause } : {}),
+      fields,
+    });
     return error;
   };
 
@@ -161,7 +158,8 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     onSecure(socket, session, callback) {
       session.disabledCommands = [];
       const protocol = 'getProtocol' in socket ? socket.getProtocol() : undefined;
-      log.debug({ event: 'tls', session: session.id, protocol, cipher: session.tlsOptions && session.tlsOptions.name }, 'tls');
+      const cipher = session.tlsOptions ? session.tlsOptions.name : undefined;
+      log.debug({ event: 'tls', session: session.id, protocol, cipher }, `tls: ${protocol ?? 'unknown protocol'} with cipher ${cipher ?? 'unknown'}`);
       callback();
     },
 
@@ -204,12 +202,10 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
       settle(session, relayMessage(stream, session), (error, id) => callback(error, id ? `2.0.0 Ok: queued as ${id}` : undefined));
     },
 
+    // The disconnect line, with the session's command summary, is the session gate's.
     onClose(session) {
       deps.standings.release(session.id);
-      if (sessions.delete(session.id)) {
-        deps.connections.release(session.remoteAddress);
-        log.info({ event: 'disconnect', session: session.id, client: session.remoteAddress, login: loginOf(session) }, 'disconnect');
-      }
+      if (sessions.delete(session.id)) deps.connections.release(session.remoteAddress);
     },
   };
 
@@ -323,10 +319,4 @@ function envelopeFields(session: SMTPServerSession, rcpt?: string, mailFrom?: st
     ...(from !== undefined ? { from } : {}),
     to: rcpt !== undefined ? [rcpt] : session.envelope.rcptTo.map((r) => r.address),
   };
-}
-
-/** The envelope the way Postfix's reject lines show it: `from=<a> to=<b>`. */
-function postfixEnvelope(fields: Record<string, unknown>): string {
-  const to = Array.isArray(fields.to) ? fields.to : [];
-  return [fields.from !== undefined ? `from=<${String(fields.from)}>` : '', ...to.map((rcpt) => `to=<${String(rcpt)}>`)].filter(Boolean).join(' ');
 }

@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createOwnerOnlyFiles } from '../../relay/private-path.ts';
 import { UserStore } from '../../lambda/user-store.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 
@@ -69,6 +70,9 @@ function noLocalStoreMessage(dataDir: string): string {
 export async function openLocalStore(dataDir: string, options: { create: boolean }): Promise<StoreConnection> {
   const storePath = path.join(dataDir, 'dynamodb');
   if (!options.create && !(await exists(storePath))) throw new CliError(ExitCode.backendUnavailable, noLocalStoreMessage(dataDir));
+  // The store holds password hashes: whatever this run creates in it (the lock probe
+  // below opens it too) is the owner's only, as the relay demands at start.
+  createOwnerOnlyFiles();
   const embedded = await localStandIns();
   const deadline = Date.now() + LOCAL_STORE_WAIT_MS;
   const unlock = await lockForRelayctl(dataDir, deadline);

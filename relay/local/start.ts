@@ -3,6 +3,7 @@
  * See local-stack.ts for what runs; settings come from the environment
  * (README, "Settings").
  */
+import { exitWithStartupFailure } from '../startup-failure.ts';
 import { localDataDir } from './local-data-dir.ts';
 import { startLocalStack } from './local-stack.ts';
 
@@ -14,7 +15,9 @@ const dataDir = localDataDir(process.env);
 // A second relay on the same users (one more "task"): point it at the DynamoDB
 // stand-in of a running `npm start` instead of starting its own.
 const dynamoEndpoint = process.env.RELAY_DYNAMODB_ENDPOINT || undefined;
-const stack = await startLocalStack({ dataDir, ...(dynamoEndpoint ? { dynamoEndpoint } : {}) });
+const stack = await startLocalStack({ dataDir, ...(dynamoEndpoint ? { dynamoEndpoint } : {}) }).catch((error: unknown) =>
+  exitWithStartupFailure('npm start', error),
+);
 const { relay, settings } = stack;
 const host = settings.RELAY_LISTEN;
 
