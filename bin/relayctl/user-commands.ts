@@ -5,7 +5,7 @@ import { describeClaim, existingClaim } from './address-claim.ts';
 import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
-import { CACHE_NOTE, examples } from './help-text.ts';
+import { REVOCATION_NOTE, examples } from './help-text.ts';
 import { confirmOrRefuse } from './confirmation.ts';
 import { effectiveSettings } from './effective-settings.ts';
 import { newPassword, type PasswordOptions } from './password-input.ts';
@@ -84,7 +84,7 @@ export function userCommand(): Command {
     .option('-y, --yes', YES_HELP)
     .addHelpText(
       'after',
-      CACHE_NOTE + examples('relayctl user passwd john@example.org', 'relayctl user passwd john@example.org --password-stdin --yes < new-password.txt'),
+      REVOCATION_NOTE + examples('relayctl user passwd john@example.org', 'relayctl user passwd john@example.org --password-stdin --yes < new-password.txt'),
     )
     .action(async (address: string, options: PasswordOptions & { yes?: boolean }, command: Command) => {
       const context = contextOf(command);
@@ -107,7 +107,7 @@ export function userCommand(): Command {
       .command(name)
       .description(disabled ? 'refuse the user at login (its data and grants stay)' : 'let a disabled user log in again')
       .argument('<address>', 'the login')
-      .addHelpText('after', `${disabled ? CACHE_NOTE : ''}${examples(`relayctl user ${name} john@example.org`)}`)
+      .addHelpText('after', `${disabled ? REVOCATION_NOTE : ''}${examples(`relayctl user ${name} john@example.org`)}`)
       .action(async (address: string, _options: object, command: Command) => {
         const context = contextOf(command);
         const login = loginArgument(address);
@@ -125,7 +125,7 @@ export function userCommand(): Command {
     .description('remove a user and every sender grant and alias that leads to it')
     .argument('<address>', 'the login')
     .option('-y, --yes', YES_HELP)
-    .addHelpText('after', CACHE_NOTE + examples('relayctl user rm john@example.org', 'relayctl user rm john@example.org --yes'))
+    .addHelpText('after', REVOCATION_NOTE + examples('relayctl user rm john@example.org', 'relayctl user rm john@example.org --yes'))
     .action(async (address: string, options: { yes?: boolean }, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);

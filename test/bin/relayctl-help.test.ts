@@ -6,7 +6,7 @@ import { RELAYCTL, relayctl, type CliRun } from './relayctl-process.ts';
 
 const COMMANDS = [
   ['init'],
-  ['user', 'add'], ['user', 'passwd'], ['user', 'disable'], ['user', 'enable'], ['user', 'rm'], ['user', 'list'], ['user', 'show'], ['user', 'set'],
+  ['user', 'add'], ['user', 'passwd'], ['user', 'disable'], ['user', 'enable'], ['user', 'rm'], ['user', 'list'], ['user', 'show'], ['user', 'set'], ['user', 'suspend'], ['user', 'reinstate'],
   ['sender', 'grant'], ['sender', 'revoke'], ['sender', 'list'],
   ['auth', 'test'], ['config'],
   ['import', 'dovecot'], ['import', 'ispmail'],
