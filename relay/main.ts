@@ -23,7 +23,7 @@ import { createChangeFeedClient, createCountersClient, createLambdaClient, creat
 import { CachingPolicyClient } from './caching-policy-client.ts';
 import { ChangeFeed } from './change-feed.ts';
 import { LambdaPolicyClient } from './lambda-policy-client.ts';
-import { changeFeedSettingsFrom, parseRelayEnv, parseSettings, recipientDomainCheckFrom, relaySettingsFrom } from './relay-config.ts';
+import { changeFeedSettingsFrom, parseRelayEnv, parseSettings, recipientDomainCheckFrom, relaySettingsFrom, sendingQuotaOptionsFrom } from './relay-config.ts';
 import { createRelayLog } from './relay-log.ts';
 import { RelayMetrics } from './relay-metrics.ts';
 import { startRelay } from './relay-server.ts';
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     ses,
     log,
     ...(awsEnv.COUNTERS_TABLE
-      ? { quota: new SendingQuota(createCountersClient({ region: awsEnv.AWS_REGION }), awsEnv.COUNTERS_TABLE) }
+      ? { quota: new SendingQuota(createCountersClient({ region: awsEnv.AWS_REGION }), awsEnv.COUNTERS_TABLE, sendingQuotaOptionsFrom(settings)) }
       : {}),
     ...(recipientDomains ? { recipientDomains } : {}),
     ...(changes ? { changes } : {}),

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { defaultMessageMemoryBudgetBytes } from './message-memory-budget.ts';
 import { RecipientDomainCheck } from './recipient-domain-check.ts';
+import type { SendingQuotaOptions } from './sending-quota.ts';
 import { settingProblems, StartupError } from './startup-failure.ts';
 
 /**
@@ -25,7 +27,19 @@ export const relayEnvSchema = z.object({
   MAX_MESSAGE_BYTES: positive.max(SES_V2_MAX_MESSAGE_BYTES - TRACE_HEADER_ROOM).default(SES_V2_MAX_MESSAGE_BYTES - TRACE_HEADER_ROOM),
   /** SES takes at most 50 destinations a message. */
   MAX_RECIPIENTS: positive.max(50).default(50),
+  /**
+   * RCPTs past MAX_RECIPIENTS (`452 4.5.3`) a transaction may send before each
+   * further one counts toward MAX_ERRORS_PER_SESSION (Postfix's
+   * smtpd_recipient_overshoot_limit, with its default).
+   */
+  RECIPIENT_OVERSHOOT_LIMIT: z.coerce.number().int().min(0).default(1_000),
   MAX_HEADER_BYTES: positive.default(256 * 1024),
+  /**
+   * Message bytes all sessions of one process may hold at once; past it a new
+   * DATA is `451 4.3.1`. Unset: half the container's memory (cgroup limit, or
+   * the machine's memory).
+   */
+  MESSAGE_MEMORY_BUDGET_BYTES: positive.optional(),
   IDLE_TIMEOUT_SECONDS: positive.default(300),
   MAX_ERRORS_PER_SESSION: positive.default(10),
   MAX_UNAUTHENTICATED_COMMANDS: positive.default(10),
@@ -41,6 +55,16 @@ export const relayEnvSchema = z.object({
   /** 0 means no limit. */
   DEFAULT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   DEFAULT_RECIPIENTS_PER_DAY: z.coerce.number().int().min(0).default(10_000),
+  /** When the counters table cannot be reached: `451 4.7.1` past a per-task fallback share, or let mail through. */
+  QUOTA_UNAVAILABLE: z.enum(['fail-closed', 'fail-open']).default('fail-closed'),
+  /**
+   * fail-closed: while the counters cannot be reached each task allows a user
+   * their limit divided by this many tasks (the service's largest task count
+   * keeps all tasks together within the limit).
+   */
+  QUOTA_FALLBACK_TASKS: positive.default(6),
+  /** Largest lease of messages or recipients a task takes from a user's counter at once. */
+  QUOTA_LEASE_MAX: positive.default(100),
   RECIPIENT_DOMAIN_CHECK: z.enum(['on', 'off']).default('on'),
   RECIPIENT_DNS_SERVERS: z.string().optional(),
   RECIPIENT_DNS_TIMEOUT_MS: positive.default(3_000),
@@ -101,8 +125,10 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
     tls,
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     maxRecipients: env.MAX_RECIPIENTS,
+    recipientOvershootLimit: env.RECIPIENT_OVERSHOOT_LIMIT,
     maxLineLength: 998,
     maxHeaderBytes: env.MAX_HEADER_BYTES,
+    messageMemoryBudgetBytes: env.MESSAGE_MEMORY_BUDGET_BYTES ?? defaultMessageMemoryBudgetBytes(),
     idleTimeoutMs: env.IDLE_TIMEOUT_SECONDS * 1000,
     maxErrorsPerSession: env.MAX_ERRORS_PER_SESSION,
     maxUnauthenticatedCommands: env.MAX_UNAUTHENTICATED_COMMANDS,
@@ -125,6 +151,10 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
     ...(env.SES_CONFIGURATION_SET ? { configurationSet: env.SES_CONFIGURATION_SET } : {}),
     suspensionContact: env.SUSPENSION_CONTACT ?? `postmaster@${env.RELAY_HOSTNAME}`,
   };
+}
+
+export function sendingQuotaOptionsFrom(env: RelayEnv): SendingQuotaOptions {
+  return { whenUnavailable: env.QUOTA_UNAVAILABLE, fallbackTasks: env.QUOTA_FALLBACK_TASKS, leaseCap: env.QUOTA_LEASE_MAX };
 }
 
 /** How the change feed is followed (relay/change-feed.ts). */

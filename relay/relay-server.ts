@@ -10,9 +10,10 @@ import type { RelayLog } from './relay-log.ts';
 import type { RelayMetrics } from './relay-metrics.ts';
 import type { SesSender } from './ses-sender.ts';
 import type { SendingLimits, SendingQuota } from './sending-quota.ts';
+import { MessageMemoryBudget } from './message-memory-budget.ts';
 import { SessionStandings } from './session-standings.ts';
 import { listenFailure, type Listener } from './startup-failure.ts';
-import { createSubmissionHooks } from './submission-hooks.ts';
+import { createSubmissionHooks, OUT_OF_MESSAGE_MEMORY } from './submission-hooks.ts';
 import { SubmissionServer } from './submission-server.ts';
 
 export interface RelaySettings {
@@ -25,8 +26,12 @@ export interface RelaySettings {
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer };
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
+  /** Excess RCPTs (`452 4.5.3`) a transaction may send before they count as errors. */
+  readonly recipientOvershootLimit: number;
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
+  /** Message bytes all sessions of the process may hold at once (message-memory-budget.ts). */
+  readonly messageMemoryBudgetBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxErrorsPerSession: number;
   readonly maxUnauthenticatedCommands: number;
@@ -76,6 +81,7 @@ export interface RunningRelay {
  * hooks; only the way TLS starts differs.
  */
 export async function startRelay(settings: RelaySettings, deps: RelayDeps): Promise<RunningRelay> {
+  const messageMemory = new MessageMemoryBudget(settings.messageMemoryBudgetBytes);
   const hooks = createSubmissionHooks({
     hostname: settings.hostname,
     policy: deps.policy,
@@ -98,6 +104,8 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     log: deps.log,
     maxLineLength: settings.maxLineLength,
     maxHeaderBytes: settings.maxHeaderBytes,
+    maxMessageBytes: settings.maxMessageBytes,
+    messageMemory,
     defaultLimits: settings.defaultLimits,
     ...(deps.quota ? { quota: deps.quota } : {}),
     ...(deps.recipientDomains ? { recipientDomains: deps.recipientDomains } : {}),
@@ -108,8 +116,11 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     hostname: settings.hostname,
     maxMessageBytes: settings.maxMessageBytes,
     maxErrorsPerSession: settings.maxErrorsPerSession,
+    recipientOvershootLimit: settings.recipientOvershootLimit,
     maxSessionMs: settings.maxSessionMs,
     log: deps.log,
+    // The gate logs the refusal.
+    refuseData: () => (messageMemory.isSpent() ? OUT_OF_MESSAGE_MEMORY : undefined),
   };
   const common = {
     ...hooks,

@@ -13,10 +13,19 @@ export interface SessionGateOptions {
   readonly maxMessageBytes: number;
   /** Replies of class 4 or 5 a session may earn before it is closed (Postfix smtpd_hard_error_limit). */
   readonly maxErrorsPerSession: number;
+  /**
+   * `452 4.5.3 too many recipients` replies a transaction may earn before each
+   * further one counts as an error (Postfix smtpd_recipient_overshoot_limit):
+   * a client with more recipients than fit one message is not misbehaving, it
+   * sends the rest in another transaction.
+   */
+  readonly recipientOvershootLimit: number;
   /** Where refusals the hooks never see, and each session's disconnect line, are logged. */
   readonly log: RelayLog;
   /** Longest a session may last, idle or not (`421 4.4.2` after). */
   readonly maxSessionMs: number;
+  /** A refusal for a DATA that would start a message now (the process's message memory is spent), if any. */
+  readonly refuseData?: (connection: SmtpConnectionInternals) => SmtpError | undefined;
   /** True once the service is shutting down: no new transaction may start. */
   readonly isDraining: () => boolean;
 }
@@ -25,6 +34,8 @@ export interface SessionGateOptions {
 const BEFORE_TLS = new Set(['EHLO', 'HELO', 'NOOP', 'STARTTLS', 'QUIT']);
 /** Commands we recognise but do not offer: 502, not 500 (RFC 5321 4.2.4). */
 const NOT_OFFERED = new Set(['EXPN', 'ETRN', 'BDAT', 'TURN', 'ATRN', 'SEND', 'SOML', 'SAML', 'XCLIENT', 'XFORWARD', 'WIZ', 'SHELL', 'KILL', 'LHLO']);
+/** The library's text for a RCPT past `maxRecipients`, before LIBRARY_REPLIES maps it. */
+const TOO_MANY_RECIPIENTS = 'Error: too many recipients';
 /** Verbs named in log lines; the rest are `unknown command`. */
 const KNOWN_VERBS = new Set([...BEFORE_TLS, 'AUTH', 'MAIL', 'RCPT', 'DATA', 'RSET', 'VRFY', 'HELP', ...NOT_OFFERED]);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -51,7 +62,10 @@ export interface SessionGate {
  * - every reply carries the enhanced status code we choose: our own errors
  *   bring theirs, and the library's fixed texts are mapped in LIBRARY_REPLIES;
  * - a session that earns too many errors is closed with `421 4.7.0`, one that
- *   lasts longer than `maxSessionMs` with `421 4.4.2`;
+ *   lasts longer than `maxSessionMs` with `421 4.4.2`; recipients past the
+ *   per-message limit are not errors until the transaction has had
+ *   `recipientOvershootLimit` of them;
+ * - a DATA that `refuseData` refuses is answered before the message starts;
  * - every command and whether it succeeded is counted (CommandTally), and every
  *   refusal the hooks did not make and log themselves (ours here, the
  *   library's) is logged, so that a client refused before TLS or AUTH leaves
@@ -65,6 +79,14 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
   /** The command whose final reply is still to come (3xx replies are not final). */
   let pending: string | undefined;
   let errors = 0;
+  // Counted per transaction, as Postfix does (rcpt_reset): a new envelope starts at 0.
+  let overshoot = { envelope: connection.session.envelope, count: 0 };
+  const isForgivenOvershoot = (code: number, data: unknown): boolean => {
+    if (code !== 452 || data !== TOO_MANY_RECIPIENTS) return false;
+    const envelope = connection.session.envelope;
+    if (overshoot.envelope !== envelope) overshoot = { envelope, count: 0 };
+    return overshoot.count++ < options.recipientOvershootLimit;
+  };
 
   const loginOf = () => (connection.session.user as UserProfile | undefined)?.login;
   const logged = (stage: string, code: number, text: string, reason: string) =>
@@ -88,7 +110,7 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
       tally.record(pending, code < 400);
       pending = undefined;
     }
-    if (code >= 400 && code !== 421 && ++errors >= options.maxErrorsPerSession) {
+    if (code >= 400 && code !== 421 && !isForgivenOvershoot(code, data) && ++errors >= options.maxErrorsPerSession) {
       const tooMany = `4.7.0 ${options.hostname} Error: too many errors`;
       logged(stage, 421, tooMany, 'too-many-errors');
       write(421, tooMany, false);
@@ -168,6 +190,11 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
       reply(252, '2.0.0 Cannot VRFY user, but will accept message and attempt delivery');
       return next();
     }
+    const dataRefusal = name === 'DATA' && connection.session.envelope.rcptTo.length > 0 ? options.refuseData?.(connection) : undefined;
+    if (dataRefusal) {
+      refuse(dataRefusal);
+      return next();
+    }
     if (name === 'AUTH' && args.length === 2 && args[1] !== '=' && !BASE64.test(args[1] ?? '')) {
       refuse(new SmtpError(501, '5.5.2', 'Invalid base64 data in AUTH initial response', undefined, 'bad-base64'));
       return next();
@@ -218,7 +245,7 @@ function libraryReplyTable(options: SessionGateOptions): Map<string, string> {
     ['503 Error: need RCPT command', '5.5.1 Error: need RCPT command'],
     ['500 Error: command not recognized', '5.5.2 Error: command not recognized'],
     ['504 Error: Unrecognized authentication type', '5.5.4 Error: unsupported authentication mechanism'],
-    ['452 Error: too many recipients', '4.5.3 Error: too many recipients'],
+    [`452 ${TOO_MANY_RECIPIENTS}`, '4.5.3 Error: too many recipients'],
     ['501 Error: Bad recipient address syntax', '5.1.3 Error: bad recipient address syntax'],
     ['501 Error: Bad sender address syntax', '5.1.7 Error: bad sender address syntax'],
     ['501 Error: syntax: STARTTLS', '5.5.4 Error: STARTTLS takes no argument'],

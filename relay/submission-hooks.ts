@@ -4,6 +4,7 @@ import type { PolicyClient, UserProfile } from '../lambda/policy-contract.ts';
 import { loginKey, type ClientAuthentication } from './client-authentication.ts';
 import type { ClientConnections } from './client-connections.ts';
 import { outgoingHeaderSection } from './header-section.ts';
+import type { MessageMemory, MessageMemoryBudget } from './message-memory-budget.ts';
 import { readMessage, type MessageDefect } from './message-reader.ts';
 import { printableEcho } from './printable-echo.ts';
 import { METRIC, type RelayMetrics } from './relay-metrics.ts';
@@ -15,7 +16,7 @@ import type { SesSender } from './ses-sender.ts';
 import { claimedSenders } from './sender-fields.ts';
 import { requireOwnedSender } from './sender-ownership.ts';
 import type { SessionStandings } from './session-standings.ts';
-import { QuotaUnavailableError, type SendingLimits, type SendingQuota } from './sending-quota.ts';
+import type { QuotaAdmission, SendingLimits, SendingQuota } from './sending-quota.ts';
 import { SmtpError } from './smtp-error.ts';
 import { traceHeader } from './trace-header.ts';
 
@@ -30,6 +31,10 @@ export interface SubmissionHooksDeps {
   readonly log: RelayLog;
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
+  /** SIZE: message bytes past it are dropped, not kept. */
+  readonly maxMessageBytes: number;
+  /** Message bytes all sessions of this process may hold at once. */
+  readonly messageMemory: MessageMemoryBudget;
   /** Absent: no per-user sending limits are counted. */
   readonly quota?: SendingQuota;
   /** Limits for users whose own settings name none. */
@@ -54,6 +59,9 @@ const DEFECT_REPLIES: Record<MessageDefect, SmtpError> = {
   'long-line': new SmtpError(550, '5.5.2', 'Message rejected: a line is longer than 998 characters (RFC 5322 2.1.1)', undefined, 'long-line'),
   'header-too-long': new SmtpError(552, '5.3.4', 'Message rejected: header section too large', undefined, 'header-too-long'),
 };
+
+/** The process's message memory is spent (message-memory-budget.ts): at a new DATA, or while one is read. */
+export const OUT_OF_MESSAGE_MEMORY = new SmtpError(451, '4.3.1', 'Insufficient system storage, try again later', undefined, 'message-memory');
 
 /** What the relay keeps about one session beyond smtp-server's own session object. */
 interface SessionState {
@@ -125,15 +133,15 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     return { user, confirmed: user !== before };
   };
 
-  /** Counts against a sending limit; a counter that cannot be reached lets the mail through (logged). */
-  const admit = async (session: SMTPServerSession, count: (quota: SendingQuota) => Promise<void>) => {
+  /** Counts against a sending limit; when the counters could not be reached, says so in the log. */
+  const admit = async (session: SMTPServerSession, count: (quota: SendingQuota) => Promise<QuotaAdmission>) => {
     if (!deps.quota) return;
-    try {
-      await count(deps.quota);
-    } catch (error) {
-      if (!(error instanceof QuotaUnavailableError)) throw error;
-      log.error({ event: 'quota-unavailable', session: session.id, login: loginOf(session), cause: String(error.cause) }, 'sending quota unavailable, mail let through');
-    }
+    const admission = await count(deps.quota);
+    if (admission.counted === 'shared') return;
+    log.error(
+      { event: 'quota-unavailable', session: session.id, login: loginOf(session), counted: admission.counted, cause: String(admission.cause) },
+      admission.counted === 'locally' ? 'sending quota unavailable, counted against this task\'s fallback share' : 'sending quota unavailable, mail let through uncounted (QUOTA_UNAVAILABLE=fail-open)',
+    );
   };
 
   return {
@@ -240,8 +248,18 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   }
 
   async function relayMessage(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const memory = deps.messageMemory.open();
+    try {
+      return await judgeAndSend(stream, session, memory);
+    } finally {
+      memory.release();
+    }
+  }
+
+  async function judgeAndSend(stream: SMTPServerDataStream, session: SMTPServerSession, memory: MessageMemory): Promise<string> {
     const started = performance.now();
-    const message = await readMessage(stream, { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes }).catch(
+    const limits = { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes, maxMessageBytes: deps.maxMessageBytes, memory };
+    const message = await readMessage(stream, limits).catch(
       (error: unknown) => {
         // smtp-server destroys the stream with ECONNECTION when the client hangs up inside DATA.
         if ((error as { code?: unknown }).code !== 'ECONNECTION') throw error;
@@ -250,9 +268,10 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     );
     const fields = envelopeFields(session);
     // smtp-server answers an oversized message 552 itself (rejectOversized); it must not be sent.
-    if (stream.sizeExceeded) {
+    if (stream.sizeExceeded || message.discarded === 'size') {
       throw refuse(session, 'DATA', new SmtpError(552, '5.3.4', 'Message size exceeds fixed maximum message size', undefined, 'too-big'), fields);
     }
+    if (message.discarded === 'memory') throw refuse(session, 'DATA', OUT_OF_MESSAGE_MEMORY, { ...fields, size: message.size });
     if (message.defect) throw refuse(session, 'DATA', DEFECT_REPLIES[message.defect], fields);
 
     const envelope = session.envelope;

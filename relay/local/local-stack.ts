@@ -7,7 +7,7 @@ import { CachingPolicyClient } from '../caching-policy-client.ts';
 import { ChangeFeed } from '../change-feed.ts';
 import { DirectPolicyClient } from '../direct-policy-client.ts';
 import { LambdaPolicyClient } from '../lambda-policy-client.ts';
-import { changeFeedSettingsFrom, parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
+import { changeFeedSettingsFrom, parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, sendingQuotaOptionsFrom, type RelayEnv } from '../relay-config.ts';
 import { createRelayLog, type RelayLog } from '../relay-log.ts';
 import type { RelayMetrics } from '../relay-metrics.ts';
 import { startRelay, type RunningRelay } from '../relay-server.ts';
@@ -124,7 +124,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       throttleRetries: settings.SES_THROTTLE_RETRIES,
       throttleBackoffMs: 200,
     });
-    const quota = new SendingQuota(createCountersClient({ ...localTarget(dynamo.endpoint), region: 'local' }), LOCAL_COUNTERS_TABLE);
+    const quota = new SendingQuota(createCountersClient({ ...localTarget(dynamo.endpoint), region: 'local' }), LOCAL_COUNTERS_TABLE, sendingQuotaOptionsFrom(settings));
     const recipientDomains = recipientDomainCheckFrom(settings);
     const relay = await startRelay(relaySettingsFrom(settings, certificate), {
       policy: cache,
