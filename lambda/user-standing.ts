@@ -11,10 +11,11 @@ export type Standing =
  * Whether a user whose credentials hold (right password at AUTH, or the same
  * password still in force for an open session) may use the relay from
  * `clientAddress` now, and with which profile: the part of the decision that
- * AUTH and a session's confirmation share.
+ * AUTH and a session's confirmation share (both always give the address).
  */
-export function judgeStanding(user: UserRecord, clientAddress: string): Standing {
-  if (!fromAllowedNetwork(user, clientAddress)) return { verdict: 'reject', reason: 'network' };
+export function judgeStanding(user: UserRecord, clientAddress: string | undefined): Standing {
+  // Without an address (`relayctl auth test` without --from) the networks are not judged.
+  if (clientAddress !== undefined && !fromAllowedNetwork(user, clientAddress)) return { verdict: 'reject', reason: 'network' };
   if (user.restriction?.state === 'suspended') return { verdict: 'reject', reason: 'suspended', text: user.restriction.reason };
   return { verdict: 'permit', user: profileOf(user) };
 }

@@ -57,6 +57,7 @@ export const OWNER_INDEX = 'byOwner';
 /** Longest alias chain followed; a longer one (or a loop) owns nothing. */
 export const MAX_ALIAS_DEPTH = 8;
 
+/** A user's own sending limits; an absent one is the relay's default, 0 is no limit. */
 export interface UserLimits {
   readonly messagesPerMinute?: number;
   readonly recipientsPerDay?: number;

@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PROJECT_ROOT } from './project-root.ts';
 import { RELAY_FUNCTION_DEFAULTS } from './relay-function-defaults.ts';
+import { DEFAULT_POLICY_FUNCTION_TIMEOUT_SECONDS } from './relay-container-settings.ts';
 import type { IRelayTables } from './relay-tables.ts';
 
 export interface PolicyFunctionProps {
@@ -86,7 +87,7 @@ export class PolicyFunction extends Construct {
       handler: 'handler',
       ...RELAY_FUNCTION_DEFAULTS,
       memorySize: props.memorySize ?? 1024,
-      timeout: props.timeout ?? Duration.seconds(10),
+      timeout: props.timeout ?? Duration.seconds(DEFAULT_POLICY_FUNCTION_TIMEOUT_SECONDS),
       reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,

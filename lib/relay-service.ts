@@ -8,30 +8,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { PolicyFunction } from './policy-function.ts';
+import { DEFAULT_SHUTDOWN_GRACE_SECONDS, RELAY_PORTS, relayContainerSettings } from './relay-container-settings.ts';
 import { PROJECT_ROOT } from './project-root.ts';
 import type { RelayMetrics } from './relay-metrics.ts';
 import type { IRelayTables } from './relay-tables.ts';
 import type { ISendingIdentities } from './sending-identities.ts';
 
-/**
- * Ports of the relay. Clients reach the load balancer on the standard ports;
- * the container listens on unprivileged ports because it runs as a non-root
- * user and ECS/Fargate gives such a process no way to bind below 1024 (no
- * CAP_NET_BIND_SERVICE for non-root, aws/containers-roadmap#1721). The NLB maps
- * one to the other, and the client's address survives (client IP preservation).
- */
-export const RELAY_PORTS = {
-  /** Submission with STARTTLS (RFC 6409): listener port. */
-  submission: 587,
-  /** Submission over implicit TLS (RFC 8314): listener port. */
-  submissions: 465,
-  /** Container port behind 587. */
-  submissionContainer: 2587,
-  /** Container port behind 465. */
-  submissionsContainer: 2465,
-  /** HTTP health endpoint (`GET /healthz`: 200 serving, 503 draining). */
-  health: 8080,
-} as const;
+export { RELAY_PORTS, sesTimeoutWithin } from './relay-container-settings.ts';
 
 /** Name of the relay container in the task definition. */
 export const RELAY_CONTAINER_NAME = 'relay';
@@ -168,7 +151,7 @@ export class RelayService extends Construct {
 
   constructor(scope: Construct, id: string, props: RelayServiceProps) {
     super(scope, id);
-    const graceSeconds = props.shutdownGraceSeconds ?? 90;
+    const graceSeconds = props.shutdownGraceSeconds ?? DEFAULT_SHUTDOWN_GRACE_SECONDS;
     if (graceSeconds < 5 || graceSeconds > 110) {
       throw new Error(`shutdownGraceSeconds must be 5-110 (stop timeout = grace + 10 s, ECS allows at most 120 s); got ${graceSeconds}`);
     }
@@ -242,22 +225,16 @@ export class RelayService extends Construct {
         { name: 'health', containerPort: RELAY_PORTS.health, protocol: ecs.Protocol.TCP },
       ],
       environment: {
-        SUBMISSION_PORT: String(RELAY_PORTS.submissionContainer),
-        SUBMISSIONS_PORT: String(RELAY_PORTS.submissionsContainer),
-        RELAY_LISTEN: '0.0.0.0',
+        ...relayContainerSettings({
+          hostname: props.hostname,
+          maxMessageBytes: props.maxMessageBytes,
+          shutdownGraceSeconds: graceSeconds,
+          configurationSetName: props.sending.configurationSetName,
+          policyFunctionTimeoutSeconds: props.policyFunction.function.timeout!.toSeconds(),
+        }),
         HEALTH_PORT: String(RELAY_PORTS.health),
-        RELAY_HOSTNAME: props.hostname,
         POLICY_FUNCTION_NAME: props.policyFunction.function.functionName,
-        // A little longer than the function's own timeout, so that a slow decision ends as a function error.
-        POLICY_TIMEOUT_SECONDS: String(props.policyFunction.function.timeout!.toSeconds() + 2),
         SES_REGION: Stack.of(this).region,
-        SES_CONFIGURATION_SET: props.sending.configurationSetName,
-        MAX_MESSAGE_BYTES: String(props.maxMessageBytes ?? 25 * 1024 * 1024),
-        SHUTDOWN_GRACE_SECONDS: String(graceSeconds),
-        // Every SES attempt of a message in flight must end inside the grace period,
-        // or a client told 421 at shutdown could have its message sent after all.
-        SES_THROTTLE_RETRIES: String(SES_THROTTLE_RETRIES),
-        SES_TIMEOUT_SECONDS: String(sesTimeoutWithin(graceSeconds)),
         COUNTERS_TABLE: props.tables.countersTable.tableName,
         // While the counters table cannot be reached each task allows a user 1/maxCount of
         // their limit, so that all the tasks there can ever be stay within it.
@@ -453,11 +430,4 @@ export class RelayService extends Construct {
     });
     return targets;
   }
-}
-
-const SES_THROTTLE_RETRIES = 2;
-/** Longest SES call the relay waits for, so that all attempts (and their back-off) fit in the grace period. */
-export function sesTimeoutWithin(graceSeconds: number): number {
-  const backoffSeconds = 1;
-  return Math.max(1, Math.min(30, Math.floor((graceSeconds - backoffSeconds) / (SES_THROTTLE_RETRIES + 1))));
 }

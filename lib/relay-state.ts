@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { RelayTables } from './relay-tables.ts';
 import { ReputationTable } from './reputation-table.ts';
 import { SendingIdentities, type SendingIdentitySpec } from './sending-identities.ts';
+import { stageConfigurationSetName } from './stage-config.ts';
 
 export interface RelayStateProps {
   /** Stage name; part of the configuration set and secret names. */
@@ -62,7 +63,7 @@ export class RelayState extends Construct {
 
     this.sending = new SendingIdentities(this, 'Sending', {
       identities: props.sendingIdentities,
-      configurationSetName: `submission-relay-${props.stage}`,
+      configurationSetName: stageConfigurationSetName(props.stage),
       ...(props.additionalConfigurationSetNames ? { additionalConfigurationSetNames: props.additionalConfigurationSetNames } : {}),
       retain,
     });

@@ -157,3 +157,13 @@ export function parseStageConfig(stage: string, raw: unknown): StageConfig {
 function isWithinZone(name: string, zoneName: string): boolean {
   return name === zoneName || name.endsWith(`.${zoneName}`);
 }
+
+/** The configuration set the stack creates for a stage; the relay sends with it unless a user names another. */
+export function stageConfigurationSetName(stage: string): string {
+  return `submission-relay-${stage}`;
+}
+
+/** Every configuration set the relay of a stage may send with: the stage's own and its `additionalConfigurationSets`. */
+export function sendableConfigurationSets(stage: string, config: StageConfig): string[] {
+  return [...new Set([stageConfigurationSetName(stage), ...(config.additionalConfigurationSets ?? [])])];
+}

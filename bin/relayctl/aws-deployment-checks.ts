@@ -8,6 +8,8 @@ import { certificateExpiryCheck, describeFailure, type CheckResult } from './doc
 export interface AwsDeployment {
   readonly table: string;
   readonly region?: string;
+  /** AWS shared-config profile for both clients. */
+  readonly profile?: string;
   readonly dynamodbEndpoint?: string;
   readonly sesRegion?: string;
   readonly sesEndpoint?: string;
@@ -29,7 +31,11 @@ const TLS_TIMEOUT_MS = 5_000;
  * certificate the relay serves on port 465. Read-only calls only.
  */
 export async function checkAwsDeployment(deployment: AwsDeployment): Promise<CheckResult[]> {
-  const clientOptions = { maxAttempts: 2, requestHandler: { connectionTimeout: 5_000, requestTimeout: REQUEST_TIMEOUT_MS } };
+  const clientOptions = {
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: REQUEST_TIMEOUT_MS },
+    ...(deployment.profile ? { profile: deployment.profile } : {}),
+  };
   const dynamo = new DynamoDBClient({
     ...clientOptions,
     ...(deployment.region ? { region: deployment.region } : {}),

@@ -14,6 +14,10 @@ export const ExitCode = {
   backendUnavailable: 4,
   /** `doctor` found at least one failing check. */
   checksFailed: 5,
+  /** `auth test`: the relay would refuse that login (the reason is printed). */
+  authRefused: 6,
+  /** The operator answered no to a confirmation question. */
+  notConfirmed: 7,
   /** A bug: an error nobody expected (sysexits' EX_SOFTWARE). */
   internal: 70,
 } as const;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ReputationStore } from '../../lambda/reputation-store.ts';
 import type { UserStore } from '../../lambda/user-store.ts';
 import { CliError, ExitCode } from './cli-error.ts';
-import path from 'node:path';
+import { localDataDir } from '../../relay/local/local-data-dir.ts';
 import type { StoreLocation } from './store-connection.ts';
 
 /** The options every command takes (declared once, on the program). */
@@ -10,8 +10,10 @@ export interface GlobalOptions {
   readonly json?: boolean;
   readonly table?: string;
   readonly region?: string;
+  readonly profile?: string;
   readonly dynamodbEndpoint?: string;
   readonly reputationTable?: string;
+  readonly stage?: string;
 }
 
 /**
@@ -21,6 +23,8 @@ export interface GlobalOptions {
 export interface CommandContext {
   readonly json: boolean;
   readonly location: StoreLocation;
+  /** The deployment stage (cdk.json) the store belongs to, when given (`--stage`). */
+  readonly stage: string | undefined;
   /**
    * Prints a command's result: as one JSON document with `--json`, else as the
    * lines `human` makes of it. Results never hold a password hash; the only
@@ -36,20 +40,16 @@ export interface CommandContext {
   withReputation<T>(work: (store: UserStore, reputation: ReputationStore | undefined) => Promise<T>, options?: { required: boolean }): Promise<T>;
 }
 
-/** The local stack's data dir, as `npm start` finds it. */
-export function dataDirFromEnvironment(env: NodeJS.ProcessEnv): string {
-  return path.resolve(env.RELAY_DATA_DIR || '.relay');
-}
-
 export function contextOf(command: Command, env: NodeJS.ProcessEnv = process.env): CommandContext {
   const options = command.optsWithGlobals<GlobalOptions>();
   const json = options.json === true;
   const table = options.table ?? (env.RELAY_TABLE || undefined);
   const reputationTable = options.reputationTable ?? (env.RELAY_REPUTATION_TABLE || undefined);
   const location: StoreLocation = {
-    dataDir: dataDirFromEnvironment(env),
+    dataDir: localDataDir(env),
     ...(table ? { table } : {}),
     ...(options.region ? { region: options.region } : {}),
+    ...(options.profile ? { profile: options.profile } : {}),
     ...(options.dynamodbEndpoint ? { dynamodbEndpoint: options.dynamodbEndpoint } : {}),
     ...(reputationTable ? { reputationTable } : {}),
   };
@@ -67,6 +67,7 @@ export function contextOf(command: Command, env: NodeJS.ProcessEnv = process.env
   return {
     json,
     location,
+    stage: options.stage,
     print(result, human) {
       const text = json ? JSON.stringify(result, null, 2) : human(result).join('\n');
       if (text) process.stdout.write(`${text}\n`);

@@ -37,6 +37,7 @@ when a check fails (warnings alone exit 0).
             table: location.table,
             identities: options.identity ?? [],
             ...(location.region ? { region: location.region } : {}),
+            ...(location.profile ? { profile: location.profile } : {}),
             ...(location.dynamodbEndpoint ? { dynamodbEndpoint: location.dynamodbEndpoint } : {}),
             ...(options.sesRegion ? { sesRegion: options.sesRegion } : {}),
             ...(options.sesEndpoint ? { sesEndpoint: options.sesEndpoint } : {}),

@@ -52,7 +52,7 @@ async function checkStore(dataDir: string): Promise<CheckResult> {
   try {
     connection = await openLocalStore(dataDir, { create: false });
   } catch (error) {
-    if (error instanceof CliError) return { check, status: 'fail', message: error.message, fix: 'run npm start (or relayctl user add), which creates the store' };
+    if (error instanceof CliError) return { check, status: 'fail', message: error.message, fix: 'run npm start once, or relayctl init, which create the store' };
     return { check, status: 'fail', message: `cannot open the store: ${describeFailure(error)}`, fix: 'see the message; is another program using the data dir?' };
   }
   try {
@@ -63,7 +63,7 @@ async function checkStore(dataDir: string): Promise<CheckResult> {
     return { check, status: 'ok', message: `${connection.description} is reachable, table ${connection.store.tableName} has ${users.length} user(s)` };
   } catch (error) {
     if (error instanceof Error && error.name === 'ResourceNotFoundException') {
-      return { check, status: 'fail', message: `${connection.description} has no table ${connection.store.tableName}`, fix: 'run npm start (or relayctl user add), which creates it' };
+      return { check, status: 'fail', message: `${connection.description} has no table ${connection.store.tableName}`, fix: 'run npm start once, or relayctl init, which create it' };
     }
     return { check, status: 'fail', message: `${connection.description} did not answer: ${describeFailure(error)}`, fix: 'restart npm start' };
   } finally {

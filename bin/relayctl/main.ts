@@ -13,28 +13,36 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExposedSecretError } from '../../relay/private-path.ts';
+import { authCommand } from './auth-commands.ts';
 import { CliError, ExitCode, type ExitCodeValue } from './cli-error.ts';
+import { configCommand } from './config-command.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { importCommand } from './import-commands.ts';
 import { messageCommand, reputationCommand } from './reputation-commands.ts';
+import { initCommand } from './init-command.ts';
 import { senderCommand } from './sender-commands.ts';
 import { userCommand } from './user-commands.ts';
 
 const EXIT_CODES_HELP = `
 Where the store is:
   Without --table (or RELAY_TABLE), relayctl works on the local store of RELAY_DATA_DIR
-  (default .relay): through the running \`npm start\` when there is one, else by opening
-  the store itself. With --table it uses that DynamoDB table in AWS, with the standard
-  AWS credential chain (AWS_PROFILE, environment, SSO, instance role) and --region or
-  AWS_REGION.
+  (default .relay in the project root, whatever folder relayctl is run from): through the
+  running \`npm start\` when there is one, else by opening the store itself. No command but
+  \`relayctl init\` creates a store that is not there. With --table it uses that DynamoDB
+  table in AWS, with the standard AWS credential chain (--profile or AWS_PROFILE,
+  environment, SSO, instance role) and --region or AWS_REGION.
 
 Exit codes:
   0   done
-  1   bad usage or invalid input (address, network, tag, password, file)
-  2   not found (no such user, or the grant does not lead to that user)
+  1   bad usage or invalid input (address, network, tag, weak password, file, a setting);
+      a change that needs confirming, without --yes where there is no terminal to ask on
+  2   not found (no such user, or the address was never granted to that user)
   3   conflict (exists already, or another user owns the address); for imports: some entries conflicted
-  4   the store or SES could not be reached or used (endpoint down, table missing, no credentials)
+  4   the store or SES could not be reached or used (no local store, endpoint down, table
+      missing, no credentials)
   5   doctor: at least one check failed
+  6   auth test: the relay would refuse that login
+  7   not confirmed: the answer to a confirmation question was not yes
   70  internal error (a bug: please report it)
 
 Errors are one line on stderr; results go to stdout (--json: one JSON document).
@@ -46,13 +54,19 @@ function relayctlProgram(): Command {
     .option('--json', 'print the result as one JSON document (for scripts)')
     .option('--table <name>', 'DynamoDB users table in AWS (default: $RELAY_TABLE; without either: the local store)')
     .option('--region <region>', 'AWS region of the table (default: the AWS chain, e.g. $AWS_REGION)')
+    .option('--profile <name>', 'AWS profile for --table (default: the AWS chain, e.g. $AWS_PROFILE)')
+    .option('--stage <name>', 'deployment stage in cdk.json: the configuration sets a user may have (default: dev), the settings config shows')
     .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint for --table (a local stand-in, a VPC endpoint)')
     .option('--reputation-table <name>', 'DynamoDB reputation table in AWS, with --table (default: $RELAY_REPUTATION_TABLE)')
     .addHelpText('after', EXIT_CODES_HELP);
-  for (const group of [userCommand(), senderCommand(), reputationCommand(), messageCommand(), importCommand(), doctorCommand()]) program.addCommand(group);
+  for (const group of [initCommand(), userCommand(), senderCommand(), authCommand(), configCommand(), reputationCommand(), messageCommand(), importCommand(), doctorCommand()]) program.addCommand(group);
   // addCommand() takes a command as it was built; give every level the program's behaviour.
   const configure = (command: Command) => {
-    command.exitOverride().configureHelp({ showGlobalOptions: true, sortSubcommands: false });
+    command
+      .exitOverride()
+      .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+      // commander says "error: ..."; every line relayctl writes to stderr starts alike.
+      .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'relayctl: ')) });
     command.commands.forEach(configure);
   };
   configure(program);
@@ -84,7 +98,7 @@ function backendError(error: unknown): CliError | undefined {
   // The local store open to others: its message names the file and the chmod that fixes it.
   if (error instanceof ExposedSecretError) return unavailable(error.message);
   if (error.name === 'ResourceNotFoundException') return unavailable(`the users table was not found: ${error.message} (check --table and --region)`);
-  if (error.name === 'CredentialsProviderError') return unavailable(`no AWS credentials: ${error.message} (set AWS_PROFILE, or log in with aws sso login)`);
+  if (error.name === 'CredentialsProviderError') return unavailable(`no AWS credentials: ${error.message} (give --profile or set AWS_PROFILE, or log in with aws sso login)`);
   if (error.message === 'Region is missing') return unavailable('no AWS region: give --region or set AWS_REGION');
   if ((code && NETWORK_ERROR_CODES.has(code)) || error.name === 'TimeoutError') return unavailable(`the store could not be reached: ${error.message}`);
   if ('$metadata' in error) return unavailable(`the store refused the request: ${error.name}: ${error.message}`);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { UserStore } from '../../lambda/user-store.ts';
 import { grantArgument, loginArgument } from './address-argument.ts';
-import { describeClaim, existingClaim } from './address-claim.ts';
+import { describeClaim, existingClaim, type AddressClaim } from './address-claim.ts';
 import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
@@ -58,7 +58,7 @@ export function senderCommand(): Command {
         const senders = await sendersLeadingTo(store, login);
         if (!senders.some((entry) => entry.grant === grant)) {
           const claim = await existingClaim(store, grant);
-          throw new CliError(ExitCode.notFound, `${grant} does not lead to ${login}${claim ? ` (${describeClaim(grant, claim)})` : ''}`);
+          throw new CliError(ExitCode.notFound, notGrantedMessage(login, grant, claim));
         }
         const removed = sendersThrough(senders, grant);
         await removeSenders(store, login, removed);
@@ -89,4 +89,11 @@ export function senderCommand(): Command {
 
 async function requireUser(store: UserStore, login: string): Promise<void> {
   if (!(await store.getUser(login))) throw new CliError(ExitCode.notFound, `no user ${login}`);
+}
+
+/** Why `sender revoke` has nothing to take back, in plain words. */
+function notGrantedMessage(login: string, grant: string, claim: AddressClaim | undefined): string {
+  if (claim === undefined) return `${grant} was never granted to ${login}, nor to anyone: nothing to revoke (see relayctl sender list ${login})`;
+  if (claim.by === 'login' && grant === login) return `${grant} is the login of ${login}, not a grant: remove the user instead (relayctl user rm)`;
+  return `${grant} is not granted to ${login}: ${describeClaim(grant, claim)}`;
 }

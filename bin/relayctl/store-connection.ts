@@ -17,7 +17,9 @@ export interface StoreLocation {
   readonly dynamodbEndpoint?: string;
   /** The reputation table in AWS (`--reputation-table` or `RELAY_REPUTATION_TABLE`); locally it is always there. */
   readonly reputationTable?: string;
-  /** The local stack's data dir (`RELAY_DATA_DIR`, default `.relay`). */
+  /** The AWS shared-config profile for `table` (`--profile`; else the AWS chain, e.g. `AWS_PROFILE`). */
+  readonly profile?: string;
+  /** The local stack's data dir (`RELAY_DATA_DIR`, default `.relay` in the project root). */
   readonly dataDir: string;
 }
 
@@ -41,13 +43,15 @@ const EMPTY_LOCK_GRACE_MS = 2_000;
  * a client with the default credential chain and nothing is created (the CDK
  * stack owns the table). Locally, while `npm start` runs, its store is reached
  * through the endpoint it announces; otherwise relayctl opens the store files
- * itself, creating the table on first use, as `npm start` would.
+ * itself. A command never creates a store: a missing one is reported, since
+ * an empty store made by a typo in a path would answer "no users yet".
  */
 export async function openStore(location: StoreLocation): Promise<StoreConnection> {
   if (location.table) {
     const client = new DynamoDBClient({
       ...(location.region ? { region: location.region } : {}),
       ...(location.dynamodbEndpoint ? { endpoint: location.dynamodbEndpoint } : {}),
+      ...(location.profile ? { profile: location.profile } : {}),
     });
     return {
       store: new UserStore(client, location.table),
@@ -56,23 +60,26 @@ export async function openStore(location: StoreLocation): Promise<StoreConnectio
       close: async () => client.destroy(),
     };
   }
-  return openLocalStore(location.dataDir, { create: true });
+  return openLocalStore(location.dataDir, { create: false });
+}
+
+/** The one line a command gives when there is no local store to work on. */
+function noLocalStoreMessage(dataDir: string): string {
+  return `no local store in ${dataDir}: start the relay once (npm start) or create an empty store (relayctl init); or set RELAY_DATA_DIR to the data dir, or give --table for a table in AWS`;
 }
 
 /**
- * The local store of `dataDir`. With `create: false` a data dir that holds no
- * store yet is reported instead of being given one (`doctor` only looks).
+ * The local store of `dataDir`. Only `create: true` (`relayctl init`) makes a
+ * store, with its tables, where there is none; otherwise a data dir without a
+ * store is reported and left as it was (no folder, no lock file is made).
  */
 export async function openLocalStore(dataDir: string, options: { create: boolean }): Promise<StoreConnection> {
+  const storePath = path.join(dataDir, 'dynamodb');
+  if (!options.create && !(await exists(storePath))) throw new CliError(ExitCode.backendUnavailable, noLocalStoreMessage(dataDir));
   // The store holds password hashes: whatever this run creates in it (the lock probe
   // below opens it too) is the owner's only, as the relay demands at start.
   createOwnerOnlyFiles();
-  // Imported here so that commands against AWS never load the local stand-ins (dev dependencies).
-  const embedded = await import('../../relay/local/embedded-dynamodb.ts');
-  const storePath = path.join(dataDir, 'dynamodb');
-  if (!options.create && !(await exists(storePath))) {
-    throw new CliError(ExitCode.backendUnavailable, `no local store in ${dataDir} yet`);
-  }
+  const embedded = await localStandIns();
   const deadline = Date.now() + LOCAL_STORE_WAIT_MS;
   const unlock = await lockForRelayctl(dataDir, deadline);
   try {
@@ -89,6 +96,25 @@ export async function openLocalStore(dataDir: string, options: { create: boolean
     };
   } catch (error) {
     await unlock();
+    throw error;
+  }
+}
+
+/**
+ * The local DynamoDB stand-in (dynalite, LevelDB) is a development dependency:
+ * a production install (`npm ci --omit=dev`) manages tables in AWS only.
+ * Imported here, on use, so that commands against AWS never load it.
+ */
+async function localStandIns(): Promise<typeof import('../../relay/local/embedded-dynamodb.ts')> {
+  try {
+    return await import('../../relay/local/embedded-dynamodb.ts');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /'(dynalite|level)'/.test((error as Error).message)) {
+      throw new CliError(
+        ExitCode.backendUnavailable,
+        'the local store needs the development dependencies, which this install lacks (npm ci --omit=dev): give --table (or RELAY_TABLE) for the table in AWS, or install with npm ci',
+      );
+    }
     throw error;
   }
 }

@@ -6,7 +6,10 @@ import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
 import { REVOCATION_NOTE, examples } from './help-text.ts';
-import { newPassword } from './password-input.ts';
+import { confirmOrRefuse } from './confirmation.ts';
+import { effectiveSettings } from './effective-settings.ts';
+import { newPassword, type PasswordOptions } from './password-input.ts';
+import { MIN_PASSWORD_LENGTH } from './password-strength.ts';
 import { classifyPasswordHash } from './password-scheme.ts';
 import { describeSender, removeSenders, sendersLeadingTo } from './sender-tree.ts';
 import { repeatable } from './repeatable-option.ts';
@@ -30,6 +33,16 @@ interface UserSummary {
 
 const UNUSABLE_SCHEME = 'unusable';
 
+const PASSWORD_STDIN_HELP = 'read the password from standard input (one line) instead of generating one';
+const ALLOW_WEAK_HELP = `take a password shorter than ${MIN_PASSWORD_LENGTH} characters or on a list of common passwords`;
+const YES_HELP = 'do it without asking (needed where there is no terminal to ask on)';
+
+/** One limit of a user as it applies: its own, the relay's default, or a throttle's; 0 is no limit. */
+interface EffectiveLimit {
+  readonly value: number;
+  readonly source: 'own' | 'default' | 'throttled';
+}
+
 export function userCommand(): Command {
   const user = new Command('user').description('add, change, show and remove relay users (logins)');
 
@@ -37,7 +50,8 @@ export function userCommand(): Command {
     .command('add')
     .description('add a user; without --password-stdin a strong password is generated and printed once')
     .argument('<address>', 'the login, a mail address; the user may always send as it')
-    .option('--password-stdin', 'read the password from standard input (one line) instead of generating one')
+    .option('--password-stdin', PASSWORD_STDIN_HELP)
+    .option('--allow-weak', ALLOW_WEAK_HELP)
     .addHelpText(
       'after',
       examples(
@@ -46,10 +60,10 @@ export function userCommand(): Command {
         'relayctl --json user add john@example.org | jq -r .password',
       ),
     )
-    .action(async (address: string, options: { passwordStdin?: boolean }, command: Command) => {
+    .action(async (address: string, options: PasswordOptions, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);
-      const { password, generated } = await newPassword(options.passwordStdin === true);
+      const { password, generated } = await newPassword(options);
       const passwordHash = await hashOrRefuse(password);
       const created = await context.withStore(async (store) => {
         const claim = await existingClaim(store, login);
@@ -67,12 +81,18 @@ export function userCommand(): Command {
     .command('passwd')
     .description("set a user's password; without --password-stdin a strong one is generated and printed once")
     .argument('<address>', 'the login')
-    .option('--password-stdin', 'read the new password from standard input (one line)')
-    .addHelpText('after', REVOCATION_NOTE + examples('relayctl user passwd john@example.org', 'relayctl user passwd john@example.org --password-stdin < new-password.txt'))
-    .action(async (address: string, options: { passwordStdin?: boolean }, command: Command) => {
+    .option('--password-stdin', PASSWORD_STDIN_HELP)
+    .option('--allow-weak', ALLOW_WEAK_HELP)
+    .option('-y, --yes', YES_HELP)
+    .addHelpText(
+      'after',
+      REVOCATION_NOTE + examples('relayctl user passwd john@example.org', 'relayctl user passwd john@example.org --password-stdin --yes < new-password.txt'),
+    )
+    .action(async (address: string, options: PasswordOptions & { yes?: boolean }, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);
-      const { password, generated } = await newPassword(options.passwordStdin === true);
+      await confirmOrRefuse(`Replace the password of ${login}?`, options.yes);
+      const { password, generated } = await newPassword(options);
       const passwordHash = await hashOrRefuse(password);
       await context.withStore(async (store) => {
         await refusedAs(store.updateUser(login, { passwordHash }), ExitCode.notFound, `no user ${login}`);
@@ -102,17 +122,21 @@ export function userCommand(): Command {
   }
 
   user
-    .command('remove')
+    .command('rm')
+    .alias('remove')
     .description('remove a user and every sender grant and alias that leads to it')
     .argument('<address>', 'the login')
-    .addHelpText('after', REVOCATION_NOTE + examples('relayctl user remove john@example.org'))
-    .action(async (address: string, _options: object, command: Command) => {
+    .option('-y, --yes', YES_HELP)
+    .addHelpText('after', REVOCATION_NOTE + examples('relayctl user rm john@example.org', 'relayctl user rm john@example.org --yes'))
+    .action(async (address: string, options: { yes?: boolean }, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);
       const removedSenders = await context.withStore(async (store) => {
         if (!(await store.getUser(login))) throw new CliError(ExitCode.notFound, `no user ${login}`);
         // An alias left pointing at a removed login would pass to whoever gets that login next.
         const senders = await sendersLeadingTo(store, login);
+        const alsoRemoved = senders.length > 0 ? ` and what it may send as (${senders.map((entry) => entry.grant).join(', ')})` : '';
+        await confirmOrRefuse(`Remove user ${login}${alsoRemoved}?`, options.yes);
         await removeSenders(store, login, senders);
         await refusedAs(store.removeUser(login), ExitCode.notFound, `no user ${login}`);
         await announceChange(store, login, 'removed');
@@ -140,7 +164,7 @@ export function userCommand(): Command {
 
   user
     .command('show')
-    .description("show a user: state, restriction, password scheme, the addresses it may send as (grants, aliases), settings, limits and sending reputation")
+    .description("show a user: state, restriction, password scheme, the addresses it may send as (grants, aliases), settings, the limits that apply (own, the relay's default, or throttled) and sending reputation")
     .argument('<address>', 'the login')
     .addHelpText('after', examples('relayctl user show john@example.org', 'relayctl --json user show john@example.org'))
     .action(async (address: string, _options: object, command: Command) => {
@@ -154,6 +178,7 @@ export function userCommand(): Command {
           senders: await sendersLeadingTo(store, login),
           settings: record.settings,
           reputation: reputation ? await reputationView(record, reputation) : null,
+          effectiveLimits: effectiveLimitsOf(record),
           restrictionHistory: await store.restrictionHistory(login),
         };
       });
@@ -166,7 +191,9 @@ export function userCommand(): Command {
         field('updated', view.updatedAt),
         field('sends as', `${view.login}  (login)`),
         ...view.senders.map((entry) => field('', describeSender(entry))),
-        ...settingsLines(view.settings),
+        ...settingsLines(view.settings).filter((line) => !line.startsWith('limits')),
+        field('messages/minute', describeLimit(view.effectiveLimits.messagesPerMinute)),
+        field('recipients/day', describeLimit(view.effectiveLimits.recipientsPerDay)),
         ...(view.reputation
           ? [field('relay-user id', view.reputation.userId ?? '(none yet: any relayctl user set gives one)'), ...REPUTATION_WINDOWS.map(({ name }) => field('reputation', describeWindow(name, view.reputation!.windows[name])))]
           : [field('reputation', '(give --reputation-table to see it)')]),
@@ -177,21 +204,22 @@ export function userCommand(): Command {
     .command('set')
     .description("change a user's settings: SES configuration set, message tags, allowed client networks, limits")
     .argument('<address>', 'the login')
-    .option('--configuration-set <name>', "SES configuration set for the user's mail (delivery events per team)")
+    .option('--configuration-set <name>', "SES configuration set for the user's mail (delivery events per team); one the stage defines (--stage)")
     .option('--no-configuration-set', 'send without a configuration set of the user (the relay default applies)')
     .option('--tag <name=value>', 'SES message tag on every message of the user (repeatable; adds to the tags there)', repeatable)
     .option('--clear-tags', 'remove all message tags (with --tag: replace them)')
     .option('--allow-network <cidr>', 'a client network the user may connect from, IPv4 or IPv6 (repeatable); none means anywhere', repeatable)
     .option('--clear-networks', 'allow every network again (with --allow-network: replace them)')
-    .option('--messages-per-minute <n>', 'most messages the user may send per minute')
-    .option('--recipients-per-day <n>', 'most recipients the user may send to per day')
-    .option('--clear-limits', 'remove both limits (with a limit option: replace them)')
+    .option('--messages-per-minute <n>', "most messages the user may send per minute; 0: no limit for this user")
+    .option('--recipients-per-day <n>', "most recipients the user may send to per day; 0: no limit for this user")
+    .option('--clear-limits', "remove both limits of the user, so the relay's defaults apply (with a limit option: replace them)")
     .addHelpText(
       'after',
       examples(
         'relayctl user set john@example.org --configuration-set sales-events --tag team=sales --tag env=prod',
         'relayctl user set john@example.org --allow-network 192.0.2.0/24 --allow-network 2001:db8::/32',
         'relayctl user set john@example.org --messages-per-minute 30 --recipients-per-day 2000',
+        'relayctl user set newsletter@example.org --messages-per-minute 0',
         'relayctl user set john@example.org --no-configuration-set --clear-tags --clear-networks --clear-limits',
       ),
     )
@@ -200,6 +228,7 @@ export function userCommand(): Command {
       const login = loginArgument(address);
       // Validate before touching the store, so that a typo costs no round trip.
       changedSettings({}, options);
+      if (typeof options.configurationSet === 'string') await requireStageConfigurationSet(options.configurationSet, context.stage);
       const settings = await context.withStore(async (store) => {
         const record = await store.getUser(login);
         if (!record) throw new CliError(ExitCode.notFound, `no user ${login}`);
@@ -263,8 +292,8 @@ function restrictionLines(restriction: UserRestriction | undefined, history: rea
 function settingsLines(settings: UserSettings): string[] {
   const tags = Object.entries(settings.messageTags ?? {}).map(([name, value]) => `${name}=${value}`);
   const limits = [
-    settings.limits?.messagesPerMinute !== undefined ? `${settings.limits.messagesPerMinute} messages/minute` : undefined,
-    settings.limits?.recipientsPerDay !== undefined ? `${settings.limits.recipientsPerDay} recipients/day` : undefined,
+    settings.limits?.messagesPerMinute !== undefined ? `${describeCount(settings.limits.messagesPerMinute)} messages/minute` : undefined,
+    settings.limits?.recipientsPerDay !== undefined ? `${describeCount(settings.limits.recipientsPerDay)} recipients/day` : undefined,
   ].filter((text) => text !== undefined);
   return [
     field('configuration set', settings.configurationSet ?? '(none)'),
@@ -272,4 +301,43 @@ function settingsLines(settings: UserSettings): string[] {
     field('allowed networks', settings.allowedNetworks?.length ? settings.allowedNetworks.join(', ') : '(any)'),
     field('limits', limits.length > 0 ? limits.join(', ') : '(none)'),
   ];
+}
+
+/**
+ * The limits that apply to a user: its own where it has one, else the relay's
+ * default (DEFAULT_MESSAGES_PER_MINUTE, DEFAULT_RECIPIENTS_PER_DAY as
+ * `relayctl config` reports them from this environment); a throttle (the
+ * reputation guard's or an operator's) caps messages a minute whatever they say.
+ */
+function effectiveLimitsOf(record: UserRecord): { messagesPerMinute: EffectiveLimit; recipientsPerDay: EffectiveLimit } {
+  const defaults = new Map(effectiveSettings(process.env).map((setting) => [setting.name, Number(setting.value ?? 0)]));
+  const limitOf = (own: number | undefined, name: 'DEFAULT_MESSAGES_PER_MINUTE' | 'DEFAULT_RECIPIENTS_PER_DAY'): EffectiveLimit =>
+    own !== undefined ? { value: own, source: 'own' } : { value: defaults.get(name) ?? 0, source: 'default' };
+  const messagesPerMinute = limitOf(record.settings.limits?.messagesPerMinute, 'DEFAULT_MESSAGES_PER_MINUTE');
+  const throttle = record.restriction?.state === 'throttled' ? record.restriction.messagesPerMinute : undefined;
+  return {
+    messagesPerMinute:
+      throttle !== undefined && (messagesPerMinute.value === 0 || throttle < messagesPerMinute.value) ? { value: throttle, source: 'throttled' } : messagesPerMinute,
+    recipientsPerDay: limitOf(record.settings.limits?.recipientsPerDay, 'DEFAULT_RECIPIENTS_PER_DAY'),
+  };
+}
+
+function describeLimit(limit: EffectiveLimit): string {
+  return `${describeCount(limit.value)}  (${limit.source})`;
+}
+
+function describeCount(limit: number): string {
+  return limit === 0 ? 'unlimited' : String(limit);
+}
+
+/** A configuration set the stage's relay may not send with would fail every message of the user in AWS: refuse it now. */
+async function requireStageConfigurationSet(name: string, stage: string | undefined): Promise<void> {
+  const { configurationSetsOfStage } = await import('./deployment-stage.ts');
+  const sets = await configurationSetsOfStage(stage);
+  if (!sets.names.includes(name)) {
+    throw new CliError(
+      ExitCode.invalidInput,
+      `configuration set "${name}" is not one stage ${sets.stage} defines (allowed: ${sets.names.join(', ')}); add it to additionalConfigurationSets of the stage in cdk.json and deploy, or give --stage`,
+    );
+  }
 }

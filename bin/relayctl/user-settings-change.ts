@@ -21,7 +21,8 @@ const CONFIGURATION_SET_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** SES's rule for message tag names and values (MessageTag); a value may be empty. */
 const TAG_NAME = /^[A-Za-z0-9_-]{1,256}$/;
 const TAG_VALUE = /^[A-Za-z0-9_-]{0,256}$/;
-const LIMIT = /^[1-9][0-9]{0,8}$/;
+/** A whole number; 0 is no limit for the user, whatever the relay's default. */
+const LIMIT = /^(0|[1-9][0-9]{0,8})$/;
 
 /**
  * The settings after a `user set`. Each `--clear-*` empties its part before
@@ -67,7 +68,7 @@ export function changedSettings(current: UserSettings, options: SettingsOptions)
   for (const [key, flag] of [['messagesPerMinute', '--messages-per-minute'], ['recipientsPerDay', '--recipients-per-day']] as const) {
     const text = options[key];
     if (text === undefined) continue;
-    if (!LIMIT.test(text)) throw invalid(`invalid ${flag} "${text}": give a whole number from 1 to 999999999`);
+    if (!LIMIT.test(text)) throw invalid(`invalid ${flag} "${text}": give a whole number from 0 (no limit) to 999999999`);
     limits[key] = Number(text);
   }
 

@@ -15,6 +15,7 @@ import { SesSender } from '../ses-sender.ts';
 import { SendingQuota } from '../sending-quota.ts';
 import { ensurePrivateDir } from '../private-path.ts';
 import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from './embedded-dynamodb.ts';
+import { LOCAL_DEFAULTS } from './local-defaults.ts';
 import { ensureLocalTables } from './local-tables.ts';
 import { startLocalReputation, type LocalReputation } from './local-reputation.ts';
 import { startLocalLambdaEndpoint, type LocalLambdaEndpoint } from './lambda-endpoint.ts';
@@ -75,15 +76,6 @@ export interface LocalStack {
 }
 
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-const LOCAL_DEFAULTS = {
-  RELAY_LISTEN: '127.0.0.1',
-  SUBMISSION_PORT: '2587',
-  SUBMISSIONS_PORT: '2465',
-  RELAY_HOSTNAME: 'localhost',
-  // No Internet DNS to ask on a machine that may be offline; tests turn it on
-  // against their own DNS server.
-  RECIPIENT_DOMAIN_CHECK: 'off',
-};
 
 /**
  * The whole relay on one machine: the real front end and the real policy

@@ -3,15 +3,15 @@
  * See local-stack.ts for what runs; settings come from the environment
  * (README, "Settings").
  */
-import path from 'node:path';
 import { exitWithStartupFailure } from '../startup-failure.ts';
+import { localDataDir } from './local-data-dir.ts';
 import { startLocalStack } from './local-stack.ts';
 
 // The AWS SDK warns that it will drop Node 20 in 2027; the container runs Node 22,
 // and a person trying the relay here needs no such warning. Their own setting wins.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const dataDir = path.resolve(process.env.RELAY_DATA_DIR || '.relay');
+const dataDir = localDataDir(process.env);
 // A second relay on the same users (one more "task"): point it at the DynamoDB
 // stand-in of a running `npm start` instead of starting its own.
 const dynamoEndpoint = process.env.RELAY_DYNAMODB_ENDPOINT || undefined;

@@ -20,7 +20,8 @@ export interface CliRun {
  * else than the test means; every run starts without them.
  */
 const INHERITED_SETTINGS = /^(RELAY_|AWS_|LOCAL_|SUBMISSIONS?_PORT$|TLS_(CERT|KEY)_|POLICY_CACHE_SECONDS$)/;
-const CLI_TIMEOUT_MS = 30_000;
+// Generous: a hung run is what this catches, and a busy 2-core machine starts Node slowly.
+const CLI_TIMEOUT_MS = 120_000;
 
 /** Runs the real CLI (`node bin/relayctl.js ...`) as a child process, as an operator would. */
 export function relayctl(
@@ -55,10 +56,14 @@ export function jsonOf<T>(run: CliRun): T {
   return JSON.parse(run.stdout) as T;
 }
 
-/** A fresh data dir, removed after the test. */
-export async function tempDataDir(t: TestContext, prefix = 'relayctl-test-'): Promise<string> {
+/**
+ * A fresh data dir, removed after the test, holding an empty store (as
+ * `relayctl init` leaves it) unless `withStore` is false.
+ */
+export async function tempDataDir(t: TestContext, prefix = 'relayctl-test-', options: { readonly withStore?: boolean } = {}): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
   t.after(() => rm(dir, { recursive: true, force: true }));
+  if (options.withStore ?? true) await (await openLocalStore(dir, { create: true })).close();
   return dir;
 }
 

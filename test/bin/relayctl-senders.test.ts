@@ -90,8 +90,13 @@ describe('relayctl sender', { concurrency: true }, () => {
   test('revoke and list refuse what does not lead to the user', async (t) => {
     const dataDir = await seededDataDir(t);
     await withLocalStore(dataDir, (store) => store.putSender({ grant: 'shared@example.org', owner: 'jane@example.org', createdAt: new Date().toISOString() }));
-    assertRefused(await relayctl(['sender', 'revoke', 'john@example.org', 'shared@example.org'], { dataDir }), 2, /shared@example\.org does not lead to john@example\.org \(shared@example\.org is granted to jane@example\.org\)/);
-    assertRefused(await relayctl(['sender', 'revoke', 'john@example.org', 'never@example.org'], { dataDir }), 2, /never@example\.org does not lead to john@example\.org$/m);
+    assertRefused(await relayctl(['sender', 'revoke', 'john@example.org', 'shared@example.org'], { dataDir }), 2, /shared@example\.org is not granted to john@example\.org: shared@example\.org is granted to jane@example\.org$/m);
+    assertRefused(
+      await relayctl(['sender', 'revoke', 'john@example.org', 'never@example.org'], { dataDir }),
+      2,
+      /^relayctl: never@example\.org was never granted to john@example\.org, nor to anyone: nothing to revoke \(see relayctl sender list john@example\.org\)$/m,
+    );
+    assertRefused(await relayctl(['sender', 'revoke', 'john@example.org', 'john@example.org'], { dataDir }), 2, /is the login of john@example\.org, not a grant: remove the user instead/);
     assertRefused(await relayctl(['sender', 'revoke', 'nobody@example.org', 'shared@example.org'], { dataDir }), 2, /no user nobody@example\.org/);
     assertRefused(await relayctl(['sender', 'revoke', 'john@example.org', 'bad address'], { dataDir }), 1, /invalid sender/);
     assertRefused(await relayctl(['sender', 'list', 'nobody@example.org'], { dataDir }), 2, /no user nobody@example\.org/);

@@ -67,11 +67,11 @@ describe('relayctl user', { concurrency: true }, () => {
     const added = await relayctl(['user', 'add', 'john@example.org', '--password-stdin'], { dataDir, stdin: 'a long passphrase\n' });
     assert.equal(added.code, 0, added.stderr);
     assert.equal(added.stdout, 'added user john@example.org\n');
-    const viaJson = await relayctl(['user', 'add', 'jane@example.org', '--password-stdin', '--json'], { dataDir, stdin: 'exact  ' });
+    const viaJson = await relayctl(['user', 'add', 'jane@example.org', '--password-stdin', '--json'], { dataDir, stdin: 'exact passphrase  ' });
     assert.equal(jsonOf<UserJson>(viaJson).password, undefined, 'a given password is never echoed');
     const [john, jane] = await withLocalStore(dataDir, (store) => Promise.all([store.getUser('john@example.org'), store.getUser('jane@example.org')]));
     assert.equal((await verifyPassword('a long passphrase', john!.passwordHash)).ok, true);
-    assert.equal((await verifyPassword('exact  ', jane!.passwordHash)).ok, true, 'only a newline is trimmed, not spaces');
+    assert.equal((await verifyPassword('exact passphrase  ', jane!.passwordHash)).ok, true, 'only a newline is trimmed, not spaces');
 
     assertRefused(await relayctl(['user', 'add', 'x@example.org', '--password-stdin'], { dataDir, stdin: '' }), 1, /no password on standard input/);
     assertRefused(await relayctl(['user', 'add', 'x@example.org', '--password-stdin'], { dataDir, stdin: 'one\ntwo\n' }), 1, /spans several lines/);
@@ -100,7 +100,7 @@ describe('relayctl user', { concurrency: true }, () => {
     const dataDir = await tempDataDir(t);
     await withLocalStore(dataDir, async (store) => store.createUser('john@example.org', await hashPassword('old fake password')));
 
-    const generated = await relayctl(['user', 'passwd', 'john@example.org'], { dataDir });
+    const generated = await relayctl(['user', 'passwd', 'john@example.org', '--yes'], { dataDir });
     assert.equal(generated.code, 0, generated.stderr);
     const password = GENERATED.exec(generated.stdout)?.[1];
     assert.ok(password);
@@ -108,7 +108,7 @@ describe('relayctl user', { concurrency: true }, () => {
     assert.equal((await verifyPassword(password, john!.passwordHash)).ok, true);
     assert.equal((await verifyPassword('old fake password', john!.passwordHash)).ok, false);
 
-    const fromStdin = await relayctl(['--json', 'user', 'passwd', 'john@example.org', '--password-stdin'], { dataDir, stdin: 'new fake password\n' });
+    const fromStdin = await relayctl(['--json', 'user', 'passwd', 'john@example.org', '--password-stdin', '-y'], { dataDir, stdin: 'new fake password\n' });
     assert.deepEqual(jsonOf(fromStdin), { login: 'john@example.org', passwordChanged: true });
     john = await withLocalStore(dataDir, (store) => store.getUser('john@example.org'));
     assert.equal((await verifyPassword('new fake password', john!.passwordHash)).ok, true);
@@ -120,8 +120,8 @@ describe('relayctl user', { concurrency: true }, () => {
     assert.deepEqual(jsonOf(await relayctl(['--json', 'user', 'enable', 'john@example.org'], { dataDir })), { login: 'john@example.org', disabled: false });
     assert.equal((await withLocalStore(dataDir, (store) => store.getUser('john@example.org')))!.disabled, false);
 
-    for (const command of ['passwd', 'disable', 'enable', 'remove', 'show']) {
-      assertRefused(await relayctl(['user', command, 'nobody@example.org'], { dataDir, stdin: 'x\n' }), 2, /no user nobody@example\.org/);
+    for (const command of [['passwd', '--yes'], ['disable'], ['enable'], ['rm', '--yes'], ['show']]) {
+      assertRefused(await relayctl(['user', ...command, 'nobody@example.org'], { dataDir }), 2, /no user nobody@example\.org/);
     }
     assertRefused(await relayctl(['user', 'passwd', 'nobody'], { dataDir }), 1, /invalid address/);
   });
@@ -139,7 +139,7 @@ describe('relayctl user', { concurrency: true }, () => {
       await store.putSender({ grant: 'jane.doe@example.org', owner: 'jane@example.org', createdAt: at });
     });
     const removed = jsonOf<{ login: string; removed: boolean; removedSenders: string[] }>(
-      await relayctl(['--json', 'user', 'remove', 'john@example.org'], { dataDir }),
+      await relayctl(['--json', 'user', 'remove', 'john@example.org', '--yes'], { dataDir }),
     );
     assert.equal(removed.login, 'john@example.org');
     assert.equal(removed.removed, true);
@@ -150,7 +150,7 @@ describe('relayctl user', { concurrency: true }, () => {
       assert.ok(await store.getUser('jane@example.org'));
       assert.ok(await store.getSender('jane.doe@example.org'));
     });
-    assertRefused(await relayctl(['user', 'remove', 'john@example.org'], { dataDir }), 2, /no user john@example\.org/);
+    assertRefused(await relayctl(['user', 'rm', 'john@example.org', '--yes'], { dataDir }), 2, /no user john@example\.org/);
   });
 
   test('list and show give state, scheme, grants (aliases of aliases too) and settings, never a hash', async (t) => {
@@ -210,9 +210,17 @@ describe('relayctl user', { concurrency: true }, () => {
     assert.match(legacy.stdout, /^configuration set\s+team-a$/m);
     assert.match(legacy.stdout, /^message tags\s+team=a$/m);
     assert.match(legacy.stdout, /^allowed networks\s+192\.0\.2\.0\/24$/m);
-    assert.match(legacy.stdout, /^limits\s+5 messages\/minute$/m);
-    const legacyJson = jsonOf<{ settings: object }>(await relayctl(['--json', 'user', 'show', 'legacy@example.org'], { dataDir }));
+    assert.match(legacy.stdout, /^messages\/minute\s+5  \(own\)$/m);
+    assert.match(legacy.stdout, /^recipients\/day\s+10000  \(default\)$/m, "the relay's default applies where the user has no limit");
+    assert.match(show.stdout, /^messages\/minute\s+120  \(default\)$/m);
+    const legacyJson = jsonOf<{ settings: object; effectiveLimits: object }>(await relayctl(['--json', 'user', 'show', 'legacy@example.org'], { dataDir }));
     assert.deepEqual(legacyJson.settings, { configurationSet: 'team-a', messageTags: { team: 'a' }, allowedNetworks: ['192.0.2.0/24'], limits: { messagesPerMinute: 5 } });
+    assert.deepEqual(legacyJson.effectiveLimits, { messagesPerMinute: { value: 5, source: 'own' }, recipientsPerDay: { value: 10000, source: 'default' } });
+    const otherDefault = await relayctl(['--json', 'user', 'show', 'legacy@example.org'], { dataDir, env: { DEFAULT_RECIPIENTS_PER_DAY: '0' } });
+    assert.deepEqual(jsonOf<{ effectiveLimits: object }>(otherDefault).effectiveLimits, {
+      messagesPerMinute: { value: 5, source: 'own' },
+      recipientsPerDay: { value: 0, source: 'default' },
+    }, 'the default is the one the relay would run with in this environment');
     for (const output of [list.stdout, show.stdout, legacy.stdout, JSON.stringify(listed), JSON.stringify(legacyJson)]) {
       for (const hash of hashes) assert.ok(!output.includes(hash.replace(/^\{[^}]+\}/, '')), 'no password hash in any output');
     }
@@ -224,14 +232,14 @@ describe('relayctl user', { concurrency: true }, () => {
     const set = await relayctl(
       [
         '--json', 'user', 'set', 'john@example.org',
-        '--configuration-set', 'sales-events', '--tag', 'team=sales', '--tag', 'env=prod_1',
+        '--configuration-set', 'submission-relay-dev', '--tag', 'team=sales', '--tag', 'env=prod_1',
         '--allow-network', '192.0.2.0/24', '--allow-network', '2001:DB8::/32', '--allow-network', '198.51.100.7',
         '--messages-per-minute', '30', '--recipients-per-day', '2000',
       ],
       { dataDir },
     );
     const expected = {
-      configurationSet: 'sales-events',
+      configurationSet: 'submission-relay-dev',
       messageTags: { team: 'sales', env: 'prod_1' },
       allowedNetworks: ['192.0.2.0/24', '2001:db8::/32', '198.51.100.7/32'],
       limits: { messagesPerMinute: 30, recipientsPerDay: 2000 },
@@ -258,7 +266,10 @@ describe('relayctl user', { concurrency: true }, () => {
       [['--allow-network', '10.1.2.3/8'], /host bits are set after \/8; give the network \(10\.0\.0\.0\/8\) or the host \(10\.1\.2\.3\/32\)/],
       [['--tag', 'bad name=x'], /invalid tag "bad name=x"/],
       [['--configuration-set', 'has space'], /invalid configuration set/],
-      [['--messages-per-minute', '0'], /invalid --messages-per-minute "0"/],
+      [['--messages-per-minute', '-1'], /invalid --messages-per-minute "-1": give a whole number from 0 \(no limit\) to 999999999/],
+      [['--configuration-set', 'sales-events'], /configuration set "sales-events" is not one stage dev defines \(allowed: submission-relay-dev\); add it to additionalConfigurationSets/],
+      [['--stage', 'prod', '--configuration-set', 'submission-relay-dev'], /is not one stage prod defines \(allowed: submission-relay-prod\)/],
+      [['--stage', 'nowhere', '--configuration-set', 'submission-relay-dev'], /unknown stage "nowhere"; cdk\.json defines: dev, prod/],
     ];
     for (const [options, pattern] of refusals) {
       assertRefused(await relayctl(['user', 'set', 'john@example.org', ...options], { dataDir }), 1, pattern);
@@ -268,6 +279,57 @@ describe('relayctl user', { concurrency: true }, () => {
       messageTags: { only: 'this' },
       limits: { recipientsPerDay: 10 },
     }, 'a refused change writes nothing');
+  });
+
+  test('0 is no limit for one user; show marks each limit own or default', async (t) => {
+    const dataDir = await tempDataDir(t);
+    await withLocalStore(dataDir, async (store) => store.createUser('bulk@example.org', await hashPassword('fake password one')));
+    const set = await relayctl(['user', 'set', 'bulk@example.org', '--messages-per-minute', '0', '--stage', 'prod', '--configuration-set', 'submission-relay-prod'], { dataDir });
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^limits\s+unlimited messages\/minute$/m);
+    const stored = await withLocalStore(dataDir, (store) => store.getUser('bulk@example.org'));
+    assert.deepEqual(stored!.settings, { configurationSet: 'submission-relay-prod', limits: { messagesPerMinute: 0 } });
+    const show = await relayctl(['user', 'show', 'bulk@example.org'], { dataDir, env: { DEFAULT_RECIPIENTS_PER_DAY: '500' } });
+    assert.match(show.stdout, /^messages\/minute\s+unlimited  \(own\)$/m);
+    assert.match(show.stdout, /^recipients\/day\s+500  \(default\)$/m);
+
+    await withLocalStore(dataDir, (store) =>
+      store.restrictUser('bulk@example.org', { state: 'throttled', reason: 'complaints', messagesPerMinute: 5, since: new Date().toISOString(), by: 'reputation' }),
+    );
+    const throttled = await relayctl(['user', 'show', 'bulk@example.org'], { dataDir });
+    assert.match(throttled.stdout, /^messages\/minute\s+5  \(throttled\)$/m, 'a throttle caps even an unlimited user');
+  });
+
+  test('passwd and rm ask first: refused without a terminal unless --yes, and nothing changes', async (t) => {
+    const dataDir = await tempDataDir(t);
+    await withLocalStore(dataDir, async (store) => store.createUser('john@example.org', await hashPassword('old fake password')));
+    assertRefused(
+      await relayctl(['user', 'passwd', 'john@example.org', '--password-stdin'], { dataDir, stdin: 'new fake password\n' }),
+      1,
+      /^relayctl: Replace the password of john@example\.org: not confirmed \(no terminal to ask on\); give --yes to confirm$/m,
+    );
+    assertRefused(await relayctl(['user', 'rm', 'john@example.org'], { dataDir }), 1, /Remove user john@example\.org: not confirmed .* give --yes/);
+    const john = await withLocalStore(dataDir, (store) => store.getUser('john@example.org'));
+    assert.equal((await verifyPassword('old fake password', john!.passwordHash)).ok, true, 'the password is unchanged');
+  });
+
+  test('weak passwords are refused unless --allow-weak; the message never quotes them', async (t) => {
+    const dataDir = await tempDataDir(t);
+    const short = await relayctl(['user', 'add', 'a@example.org', '--password-stdin'], { dataDir, stdin: 'Short pw 1\n' });
+    assertRefused(short, 1, /the password is shorter than 12 characters; .* or give --allow-weak$/m);
+    // On zxcvbn-ts's common list, and long enough to pass the length rule; case is ignored.
+    const common = await relayctl(['user', 'add', 'a@example.org', '--password-stdin'], { dataDir, stdin: 'QWERTY123456\n' });
+    assertRefused(common, 1, /the password is on a list of common passwords/);
+    for (const run of [short, common]) assert.ok(!run.stderr.includes('Short pw') && !run.stderr.toLowerCase().includes('qwerty'));
+    assert.equal(await withLocalStore(dataDir, (store) => store.getUser('a@example.org')), undefined);
+
+    const allowed = await relayctl(['user', 'add', 'a@example.org', '--password-stdin', '--allow-weak'], { dataDir, stdin: 'qwerty123456\n' });
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assertRefused(
+      await relayctl(['user', 'passwd', 'a@example.org', '--password-stdin', '--yes'], { dataDir, stdin: 'password\n' }),
+      1,
+      /shorter than 12 characters/,
+    );
   });
 
   test('a stale endpoint file (npm start killed) falls back to opening the store', async (t) => {

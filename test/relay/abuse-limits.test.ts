@@ -147,6 +147,8 @@ describe('per-user sending limits, shared by every task through DynamoDB', () =>
     await relay.addUser(USER, PASSWORD);
     await relay.addUser('limited@example.org', PASSWORD);
     await relay.stack.store.updateUser('limited@example.org', { settings: { limits: { recipientsPerDay: 3, messagesPerMinute: 100 } } });
+    await relay.addUser('unlimited@example.org', PASSWORD);
+    await relay.stack.store.updateUser('unlimited@example.org', { settings: { limits: { messagesPerMinute: 0 } } });
     twin = await startTwinRelay(relay, { DEFAULT_MESSAGES_PER_MINUTE: '3' });
   });
   after(async () => {
@@ -172,6 +174,10 @@ describe('per-user sending limits, shared by every task through DynamoDB', () =>
     assert.equal(await mailFrom(relay.submissionPort), '250 2.1.0 Accepted');
     assert.equal(await mailFrom(twin.submissionPort), '450 4.7.1 Error: sending rate limit reached (3 messages a minute), try again later');
     assert.equal(await mailFrom(relay.submissionPort, 'limited@example.org'), '250 2.1.0 Accepted', 'another user has a budget of their own');
+  });
+
+  test("messages a minute: a user's own 0 is no limit, whatever the default", async () => {
+    for (let i = 0; i < 5; i++) assert.equal(await mailFrom(relay.submissionPort, 'unlimited@example.org'), '250 2.1.0 Accepted', `message ${i + 1}`);
   });
 
   test('recipients a day: a message that would pass the limit is 450 4.7.1 at the end of DATA and not sent', async () => {

@@ -181,7 +181,7 @@ describe('secrets never reach a log, an error or any output', () => {
     // Refused (the user exists): the error path must not echo the password either.
     assert.notEqual((await cli(['user', 'add', LOGIN, '--password-stdin'], `${PASSWORD}\n`)).code, 0);
     await authenticateEveryWay(running.submissionPort, PASSWORD);
-    const changed = await cli(['user', 'passwd', LOGIN, '--password-stdin'], `${NEW_PASSWORD}\n`);
+    const changed = await cli(['user', 'passwd', LOGIN, '--password-stdin', '--yes'], `${NEW_PASSWORD}\n`);
     assert.equal(changed.code, 0, redacted(changed.stderr));
     await authenticateEveryWay(running.submissionPort, NEW_PASSWORD);
     // The stored hash is a secret too (it can be attacked offline).
