@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 
 /**
@@ -56,4 +57,9 @@ export function createLambdaClient(target: AwsTarget, timeoutMs: number): Lambda
  */
 export function createCountersClient(target: AwsTarget): DynamoDBClient {
   return new DynamoDBClient({ ...target, maxAttempts: 2, cacheMiddleware: true });
+}
+
+/** Secrets Manager client for the certificate poll: off the hot path, so the SDK's standard retries. */
+export function createSecretsClient(target: AwsTarget): SecretsManagerClient {
+  return new SecretsManagerClient({ ...target, maxAttempts: 3, logger: QUIET, requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000 } });
 }

@@ -5,8 +5,8 @@
  * SECURITY: listens to the Internet on 587 (STARTTLS, required before AUTH and
  * MAIL) and 465 (implicit TLS). Trusts nothing a client says until the policy
  * function has permitted its credentials and each envelope sender. Talks to the
- * policy function (Lambda Invoke) and SES (SendEmail) with the task role, and to
- * nothing else. Never logs passwords, AUTH data or key material.
+ * policy function (Lambda Invoke), SES (SendEmail), its counters table and its
+ * certificate secret (GetSecretValue) with the task role, and to nothing else. Never logs passwords, AUTH data or key material.
  *
  * STANDARDS: RFC 5321 (SMTP), RFC 6409 (submission), RFC 8314 (implicit TLS),
  * RFC 3207 (STARTTLS), RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 3463 and 2034
@@ -17,8 +17,9 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { createCountersClient, createLambdaClient, createSesClient } from './aws-clients.ts';
+import { createCountersClient, createLambdaClient, createSecretsClient, createSesClient } from './aws-clients.ts';
 import { CachingPolicyClient } from './caching-policy-client.ts';
+import { CertificateReload } from './certificate-reload.ts';
 import { LambdaPolicyClient } from './lambda-policy-client.ts';
 import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom } from './relay-config.ts';
 import { createRelayLog } from './relay-log.ts';
@@ -26,7 +27,7 @@ import { RelayMetrics } from './relay-metrics.ts';
 import { startRelay } from './relay-server.ts';
 import { SesSender } from './ses-sender.ts';
 import { SendingQuota } from './sending-quota.ts';
-import { loadTlsCredentials } from './tls-credentials.ts';
+import { certificateSourceFrom } from './tls-credentials.ts';
 
 const log = createRelayLog();
 
@@ -49,7 +50,13 @@ const settings = parseRelayEnv(process.env, {
   SUBMISSION_PORT: '2587',
   SUBMISSIONS_PORT: '2465',
 });
-const tls = await loadTlsCredentials(process.env);
+// The certificate is read again every CERT_RELOAD_SECONDS: a renewal written
+// into the secret reaches new connections without restarting the task.
+const certificate = await CertificateReload.load({
+  source: certificateSourceFrom(process.env, () => createSecretsClient({ region: awsEnv.AWS_REGION })),
+  log,
+  intervalMs: settings.CERT_RELOAD_SECONDS * 1000,
+});
 // Permits are remembered for POLICY_CACHE_SECONDS: a user who sends again within
 // that time costs no Invoke and no password hash (see caching-policy-client.ts).
 const policy = new CachingPolicyClient(
@@ -67,7 +74,8 @@ const metrics = new RelayMetrics({
   stage: awsEnv.STAGE,
   write: (line) => process.stdout.write(`${line}\n`),
 });
-const relay = await startRelay(relaySettingsFrom(settings, tls), {
+metrics.observeCertificateDaysLeft(() => certificate.daysLeft());
+const relay = await startRelay(relaySettingsFrom(settings, certificate.credentials), {
   metrics,
   policy,
   ses,
@@ -77,6 +85,8 @@ const relay = await startRelay(relaySettingsFrom(settings, tls), {
     : {}),
   ...(recipientDomains ? { recipientDomains } : {}),
 });
+
+certificate.watch((credentials) => relay.updateCertificate(credentials));
 
 // The load balancer's health check: plain HTTP on its own port, so that it is
 // never an SMTP session in the logs. 503 while draining takes the task out of
@@ -103,6 +113,7 @@ process.once('SIGTERM', () => {
   log.info({ event: 'drain', graceSeconds: settings.SHUTDOWN_GRACE_SECONDS, connections: relay.connections() }, 'SIGTERM: draining');
   relay
     .close(settings.SHUTDOWN_GRACE_SECONDS * 1000)
+    .then(() => certificate.close())
     .then(() => {
       log.info({ event: 'stop' }, 'relay stopped');
       health.close();

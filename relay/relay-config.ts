@@ -55,6 +55,11 @@ export const relayEnvSchema = z.object({
    * takes effect within this bound. 0 asks the policy every time.
    */
   POLICY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
+  /**
+   * How often the certificate source (secret or files) is read again, so that
+   * a renewed certificate reaches running relays without a restart.
+   */
+  CERT_RELOAD_SECONDS: positive.max(86_400).default(300),
 });
 
 export type RelayEnv = z.infer<typeof relayEnvSchema>;

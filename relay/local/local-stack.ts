@@ -5,6 +5,7 @@ import type { PolicyClient } from '../../lambda/policy-contract.ts';
 import { UserStore } from '../../lambda/user-store.ts';
 import { createCountersClient, createLambdaClient, createSesClient, type AwsTarget } from '../aws-clients.ts';
 import { CachingPolicyClient } from '../caching-policy-client.ts';
+import { CertificateReload } from '../certificate-reload.ts';
 import { DirectPolicyClient } from '../direct-policy-client.ts';
 import { LambdaPolicyClient } from '../lambda-policy-client.ts';
 import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
@@ -13,6 +14,7 @@ import type { RelayMetrics } from '../relay-metrics.ts';
 import { startRelay, type RunningRelay } from '../relay-server.ts';
 import { SesSender } from '../ses-sender.ts';
 import { SendingQuota } from '../sending-quota.ts';
+import { fileCertificateSource } from '../tls-credentials.ts';
 import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { ensureLocalTables } from './local-tables.ts';
 import { startLocalLambdaEndpoint, type LocalLambdaEndpoint } from './lambda-endpoint.ts';
@@ -64,6 +66,8 @@ export interface LocalStack {
   /** The DynamoDB stand-in (dynalite) with its fault plan and stats; absent when `dynamoEndpoint` was given. */
   readonly dynamo?: EmbeddedDynamoDb;
   readonly certPath: string;
+  /** The certificate in use and its reload from the files in `<dataDir>/tls/`. */
+  readonly certificate: CertificateReload;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -116,14 +120,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (options.wrapPolicy) policy = options.wrapPolicy(policy);
     const cache = new CachingPolicyClient(policy, { ttlMs: settings.POLICY_CACHE_SECONDS * 1000 });
 
-    const certificate = await ensureSelfSignedCertificate(options.dataDir, settings.RELAY_HOSTNAME);
+    const { certPath, keyPath } = await ensureSelfSignedCertificate(options.dataDir, settings.RELAY_HOSTNAME);
+    // Read again every CERT_RELOAD_SECONDS, as in AWS: replace the files and new connections get the new certificate.
+    const certificate = await CertificateReload.load({
+      source: fileCertificateSource(certPath, keyPath),
+      log,
+      intervalMs: settings.CERT_RELOAD_SECONDS * 1000,
+    });
+    closers.push(() => certificate.close());
     const sender = new SesSender(createSesClient(localTarget(options.sesEndpoint ?? ses.url), settings.SES_TIMEOUT_SECONDS * 1000), {
       throttleRetries: settings.SES_THROTTLE_RETRIES,
       throttleBackoffMs: 200,
     });
     const quota = new SendingQuota(createCountersClient({ ...localTarget(dynamo.endpoint), region: 'local' }), LOCAL_COUNTERS_TABLE);
     const recipientDomains = recipientDomainCheckFrom(settings);
-    const relay = await startRelay(relaySettingsFrom(settings, certificate), {
+    options.metrics?.observeCertificateDaysLeft(() => certificate.daysLeft());
+    const relay = await startRelay(relaySettingsFrom(settings, certificate.credentials), {
       policy: cache,
       ses: sender,
       log,
@@ -131,6 +143,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(recipientDomains ? { recipientDomains } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
+
+    certificate.watch((credentials) => relay.updateCertificate(credentials));
 
     return {
       relay,
@@ -141,7 +155,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ses,
       ...(lambda ? { lambda } : {}),
       ...('faults' in dynamo ? { dynamo } : {}),
-      certPath: certificate.certPath,
+      certPath,
+      certificate,
       async close(graceMs = 0) {
         await relay.close(graceMs);
         await closeAll();
