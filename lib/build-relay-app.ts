@@ -12,8 +12,8 @@ export interface BuildRelayAppOptions {
    */
   readonly policyFunctionEntry?: string;
   /**
-   * The relay image.
-   * @default - built from `relay/Dockerfile`
+   * The relay image; overrides the stage's `relayImage` context value.
+   * @default - the stage's `relayImage` (an image by digest), else built from `relay/Dockerfile` (needs Docker)
    */
   readonly image?: ecs.ContainerImage;
   /**
@@ -51,6 +51,7 @@ export function buildRelayApp(app: App, options: BuildRelayAppOptions = {}): Rel
     stage,
     config,
     state: data.state,
+    ...(data.certificate ? { certificate: data.certificate } : {}),
     ...(options.policyFunctionEntry ? { policyFunctionEntry: options.policyFunctionEntry } : {}),
     ...(options.image ? { image: options.image } : {}),
   });

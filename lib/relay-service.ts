@@ -121,11 +121,34 @@ export interface RelayServiceProps {
    */
   readonly cpuTargetPercent?: number;
   /**
-   * Deletion protection on the load balancer (its DNS name is what clients' DNS points to).
+   * Keep the load balancer (whose DNS name clients' DNS points to) when it would
+   * be deleted or replaced by a stack update or deletion. Never deletion
+   * protection: that would make a rollback of a failed first deploy impossible
+   * (ROLLBACK_FAILED); the service stack's termination protection guards it instead.
    * @default true
    */
-  readonly loadBalancerDeletionProtection?: boolean;
+  readonly retainLoadBalancer?: boolean;
+  /**
+   * How often a task reads the certificate secret again (`CERT_RELOAD_SECONDS`).
+   * @default Duration.minutes(5)
+   */
+  readonly certificateReloadInterval?: Duration;
+  /**
+   * Policy Invokes one task has in flight at most (`POLICY_MAX_IN_FLIGHT`); more wait for a free connection.
+   * @default 16
+   */
+  readonly policyMaxInFlight?: number;
+  /**
+   * The account is still in the SES sandbox: let the task send to verified
+   * recipient identities too (SES authorizes a sandbox send against them);
+   * the From address stays limited to the sending domains.
+   * @default false
+   */
+  readonly sesSandbox?: boolean;
 }
+
+/** Policy Invokes one task has in flight at most, unless told otherwise. */
+export const DEFAULT_POLICY_MAX_IN_FLIGHT = 16;
 
 /**
  * The relay front end: a Fargate service (ARM64, non-root, read-only root
@@ -188,7 +211,10 @@ export class RelayService extends Construct {
       description: 'Submission relay task: invoke the policy function, send through SES, update rate counters. Nothing else.',
     });
     props.policyFunction.grantInvoke(this.taskRole);
-    props.sending.grantSendRawEmail(this.taskRole);
+    props.sending.grantSendRawEmail(this.taskRole, { anyRecipientIdentity: props.sesSandbox ?? false });
+    // The task reads the certificate itself (not through the task definition's
+    // secrets), again every few minutes, so that a renewal reaches running tasks.
+    props.certificateSecret.grantRead(this.taskRole);
     props.tables.grantCounterUpdate(this.taskRole);
 
     // --- Cluster and task ---------------------------------------------------------
@@ -248,6 +274,9 @@ export class RelayService extends Construct {
         POLICY_FUNCTION_NAME: props.policyFunction.function.functionName,
         // A little longer than the function's own timeout, so that a slow decision ends as a function error.
         POLICY_TIMEOUT_SECONDS: String(props.policyFunction.function.timeout!.toSeconds() + 2),
+        POLICY_MAX_IN_FLIGHT: String(props.policyMaxInFlight ?? DEFAULT_POLICY_MAX_IN_FLIGHT),
+        TLS_CERT_SECRET_ID: props.certificateSecret.secretArn,
+        CERT_RELOAD_SECONDS: String((props.certificateReloadInterval ?? Duration.minutes(5)).toSeconds()),
         SES_REGION: Stack.of(this).region,
         SES_CONFIGURATION_SET: props.sending.configurationSetName,
         MAX_MESSAGE_BYTES: String(props.maxMessageBytes ?? 25 * 1024 * 1024),
@@ -261,10 +290,6 @@ export class RelayService extends Construct {
         STAGE: props.stage,
         LOG_LEVEL: props.logLevel ?? 'info',
       },
-      secrets: {
-        TLS_CERT_PEM: ecs.Secret.fromSecretsManager(props.certificateSecret, 'certificate'),
-        TLS_KEY_PEM: ecs.Secret.fromSecretsManager(props.certificateSecret, 'privateKey'),
-      },
       logging: ecs.LogDrivers.awsLogs({
         logGroup: this.logGroup,
         streamPrefix: 'relay',
@@ -276,12 +301,12 @@ export class RelayService extends Construct {
     Validations.of(this.taskDefinition.obtainExecutionRole()).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'Execution role (used by ECS, not by the relay): ecr:GetAuthorizationToken supports no resource-level permissions, so its resource must be "*". Image pulls are limited to the CDK asset repository, logs to the relay log group, secrets to the certificate secret.',
+        'Execution role (used by ECS, not by the relay): ecr:GetAuthorizationToken supports no resource-level permissions, so its resource must be "*". Image pulls are limited to the image\'s repository and logs to the relay log group; it reads no secret.',
     });
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds only non-secret settings (ports, host name, function, table and configuration-set names, limits). The TLS certificate and key come from Secrets Manager through the task definition\'s secrets.',
+        'The environment holds only non-secret settings (ports, host name, function, table and configuration-set names, limits, the certificate secret\'s ARN). The relay reads the TLS certificate and key from Secrets Manager itself with its task role, so that a renewal reaches running tasks.',
     });
 
     // --- Network ------------------------------------------------------------------
@@ -363,8 +388,9 @@ export class RelayService extends Construct {
       vpcSubnets: publicSubnets,
       securityGroups: [this.loadBalancerSecurityGroup],
       crossZoneEnabled: true,
-      deletionProtection: props.loadBalancerDeletionProtection ?? true,
+      deletionProtection: false,
     });
+    if (props.retainLoadBalancer ?? true) this.loadBalancer.applyRemovalPolicy(RemovalPolicy.RETAIN);
     Validations.of(this.loadBalancer).acknowledge({
       id: 'AwsSolutions-ELB2',
       reason:

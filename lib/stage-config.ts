@@ -81,7 +81,20 @@ const stageConfigSchema = z
     retainData: z.boolean(),
     containerInsights: z.boolean(),
     alarmEmail: z.email().optional(),
-    policyReservedConcurrency: z.number().int().min(1).optional(),
+    alarmTopicArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
+      .optional(),
+    certificate: z.enum(['acm-export', 'operator']),
+    relayImage: z
+      .string()
+      .regex(
+        /^[a-z0-9]+(?:[.-][a-z0-9]+)*(?::\d+)?\/[a-z0-9]+(?:[._\/-][a-z0-9]+)*@sha256:[0-9a-f]{64}$/,
+        'must be an image by digest, <registry>/<repository>@sha256:<64 hex digits>',
+      )
+      .optional(),
+    sesSandbox: z.boolean().optional(),
+    policyReservedConcurrency: z.union([z.literal('auto'), z.number().int().min(1)]).optional(),
     connectionsPerTask: z.number().int().min(1),
     authFailureAlarmThreshold: z.number().int().min(1),
   })
@@ -94,6 +107,15 @@ const stageConfigSchema = z
   .refine((c) => !c.hostnameZone || isWithinZone(c.hostname, c.hostnameZone.zoneName), {
     message: 'hostnameZone must be the zone of hostname or of one of its parents',
     path: ['hostnameZone'],
+  })
+  // Alarms that reach nobody are no alarms: a stage that keeps data must say where they go.
+  .refine((c) => !c.retainData || c.alarmEmail || c.alarmTopicArn, {
+    message: 'a stage with retainData must name an alarm destination: set alarmEmail or alarmTopicArn',
+    path: ['alarmEmail'],
+  })
+  .refine((c) => !(c.alarmEmail && c.alarmTopicArn), {
+    message: 'alarmEmail subscribes to the stage\'s own topic; with alarmTopicArn subscribe on that topic instead',
+    path: ['alarmTopicArn'],
   });
 
 /** Settings of one stage (dev, prod, ...), as written in `cdk.json`. */

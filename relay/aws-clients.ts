@@ -41,11 +41,19 @@ export function createSesClient(target: AwsTarget, timeoutMs: number): SESv2Clie
  * the timeout stays well inside what an SMTP client waits for a reply to AUTH
  * or MAIL (RFC 5321 4.5.3.2 gives minutes, real clients give far less).
  */
-export function createLambdaClient(target: AwsTarget, timeoutMs: number): LambdaClient {
+export function createLambdaClient(target: AwsTarget, timeoutMs: number, maxInFlight = 50): LambdaClient {
+  // One Invoke per connection: the socket cap is the cap on Invokes in flight.
+  const agent = { keepAlive: true, maxSockets: maxInFlight };
   return new LambdaClient({
     ...target,
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: Math.min(timeoutMs, 2_000), requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: Math.min(timeoutMs, 2_000),
+      requestTimeout: timeoutMs,
+      throwOnRequestTimeout: true,
+      httpAgent: agent,
+      httpsAgent: agent,
+    },
   });
 }
 

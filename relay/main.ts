@@ -60,7 +60,7 @@ const certificate = await CertificateReload.load({
 // Permits are remembered for POLICY_CACHE_SECONDS: a user who sends again within
 // that time costs no Invoke and no password hash (see caching-policy-client.ts).
 const policy = new CachingPolicyClient(
-  new LambdaPolicyClient(createLambdaClient({ region: awsEnv.AWS_REGION }, settings.POLICY_TIMEOUT_SECONDS * 1000), awsEnv.POLICY_FUNCTION_NAME),
+  new LambdaPolicyClient(createLambdaClient({ region: awsEnv.AWS_REGION }, settings.POLICY_TIMEOUT_SECONDS * 1000, settings.POLICY_MAX_IN_FLIGHT), awsEnv.POLICY_FUNCTION_NAME),
   { ttlMs: settings.POLICY_CACHE_SECONDS * 1000 },
 );
 const ses = new SesSender(createSesClient({ region: awsEnv.SES_REGION ?? awsEnv.AWS_REGION }, settings.SES_TIMEOUT_SECONDS * 1000), {

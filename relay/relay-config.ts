@@ -48,6 +48,12 @@ export const relayEnvSchema = z.object({
   SES_TIMEOUT_SECONDS: positive.default(30),
   /** Per Invoke attempt; two attempts at most. Well inside a client's patience for AUTH. */
   POLICY_TIMEOUT_SECONDS: z.coerce.number().positive().default(5),
+  /**
+   * Policy Invokes in flight at once per process; more wait for a free
+   * connection. Bounds what the tasks together can ask of the policy function,
+   * whose reserved concurrency is sized from it.
+   */
+  POLICY_MAX_IN_FLIGHT: positive.max(1_000).default(16),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).default(100),
   /**
    * How long the relay remembers a permit of the policy (a successful AUTH, an

@@ -115,7 +115,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (options.policyTransport === 'lambda') {
       lambda = await startLocalLambdaEndpoint({ handler, functionName: 'relay-policy' });
       closers.push(() => lambda!.close());
-      policy = new LambdaPolicyClient(createLambdaClient(localTarget(lambda.url), settings.POLICY_TIMEOUT_SECONDS * 1000), 'relay-policy');
+      policy = new LambdaPolicyClient(createLambdaClient(localTarget(lambda.url), settings.POLICY_TIMEOUT_SECONDS * 1000, settings.POLICY_MAX_IN_FLIGHT), 'relay-policy');
     }
     if (options.wrapPolicy) policy = options.wrapPolicy(policy);
     const cache = new CachingPolicyClient(policy, { ttlMs: settings.POLICY_CACHE_SECONDS * 1000 });
