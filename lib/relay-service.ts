@@ -212,6 +212,13 @@ export class RelayService extends Construct {
     });
     props.policyFunction.grantInvoke(this.taskRole);
     props.sending.grantSendRawEmail(this.taskRole, { anyRecipientIdentity: props.sesSandbox ?? false });
+    if (props.sesSandbox) {
+      Validations.of(this.taskRole).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]`,
+        reason:
+          'Only for a stage whose SES account is still in the sandbox (sesSandbox): SES then authorizes a send against the verified recipient identities too, which cannot be listed in advance. The From address stays limited to the sending domains by the ses:FromAddress condition, and the flag goes once production access is granted.',
+      });
+    }
     // The task reads the certificate itself (not through the task definition's
     // secrets), again every few minutes, so that a renewal reaches running tasks.
     props.certificateSecret.grantRead(this.taskRole);

@@ -1,4 +1,5 @@
 import { Aws, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -36,9 +37,22 @@ export interface RelayStackProps extends StackProps {
   readonly image?: ecs.ContainerImage;
 }
 
-/** The prebuilt image a stage names by digest, or undefined to build it from the Dockerfile. */
-export function stageImage(config: StageConfig): ecs.ContainerImage | undefined {
-  return config.relayImage ? ecs.ContainerImage.fromRegistry(config.relayImage) : undefined;
+/**
+ * The prebuilt image a stage names by digest, or undefined to build it from
+ * the Dockerfile. An ECR image is taken through its repository, so that the
+ * execution role may pull it (that repository only); any other registry must
+ * be public.
+ */
+export function stageImage(scope: Construct, config: StageConfig): ecs.ContainerImage | undefined {
+  if (!config.relayImage) return undefined;
+  const ecrImage = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([^@]+)@(sha256:[0-9a-f]{64})$/.exec(config.relayImage);
+  if (!ecrImage) return ecs.ContainerImage.fromRegistry(config.relayImage);
+  const [, account, region, repositoryName, digest] = ecrImage as unknown as [string, string, string, string, string];
+  const repository = ecr.Repository.fromRepositoryAttributes(scope, 'RelayImageRepository', {
+    repositoryName,
+    repositoryArn: Stack.of(scope).formatArn({ service: 'ecr', account, region, resource: 'repository', resourceName: repositoryName }),
+  });
+  return ecs.ContainerImage.fromEcrRepository(repository, digest);
 }
 
 /**
@@ -92,7 +106,7 @@ export class RelayStack extends Stack {
       this.alarmTopic = topic;
     }
 
-    const image = props.image ?? stageImage(config);
+    const image = props.image ?? stageImage(this, config);
     this.relay = new SubmissionRelay(this, 'Relay', {
       stage: props.stage,
       hostname: config.hostname,

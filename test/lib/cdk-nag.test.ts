@@ -52,17 +52,22 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-ECS2 @ SubmissionRelay-prod-Service/Relay/Service/Task',
       'AwsSolutions-ELB2 @ SubmissionRelay-prod-Service/Relay/Service/LoadBalancer',
       'AwsSolutions-IAM5[Resource::*] @ SubmissionRelay-prod-Service/Relay/Service/Task/ExecutionRole',
-      'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Relay/Policy/Function',
+      'AwsSolutions-IAM5[Resource::*] @ SubmissionRelay-prod-Service/Relay/SesQuota/Probe/Role',
+      'AwsSolutions-L1 @ SubmissionRelay-prod-Data/Certificate/Export/Function',
+      'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Relay/Policy/Resource/Function',
+      'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Relay/SesQuota/Probe/Function',
       'AwsSolutions-SMG4 @ SubmissionRelay-prod-Data/State/TlsCertificate',
       'AwsSolutions-SNS2 @ SubmissionRelay-prod-Service/Alarms',
     ]);
   });
 
-  test('dev additionally acknowledges only what its stage switches off (PITR, Container Insights)', () => {
+  test('dev additionally acknowledges only what its stage switches off (PITR, Container Insights) or on (the SES sandbox grant)', () => {
+    const prodAcks = acknowledgements(synthRelay({ stage: 'prod' }).app).length;
     const acks = acknowledgements(synthRelay({ stage: 'dev' }).app).map((a) => a.id);
     assert.ok(acks.includes('AwsSolutions-DDB3'));
     assert.ok(acks.includes('AwsSolutions-ECS4'));
-    assert.equal(acks.length, 9);
+    assert.ok(acks.includes('AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]'));
+    assert.equal(acks.length, prodAcks + 3);
   });
 
   test('the app registers the checks as a validation plugin: a clean app synthesizes (with CloudFormation validation)', () => {
