@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { OWNER_INDEX } from '../../lambda/user-store.ts';
 import { certificateExpiryCheck, describeFailure, type CheckResult } from './doctor-check.ts';
@@ -15,7 +16,16 @@ export interface AwsDeployment {
   readonly identities: readonly string[];
   /** `host` or `host:port` (default port 465) whose served certificate to check. */
   readonly certificateHost?: string;
+  /**
+   * Reserved concurrency the stage gives the policy function: check, before the
+   * first deploy, that the account's Lambda concurrency quota leaves room for it.
+   */
+  readonly policyReservedConcurrency?: number;
+  readonly lambdaEndpoint?: string;
 }
+
+/** Lambda refuses a reservation that leaves the account fewer unreserved executions than this. */
+const LAMBDA_MIN_UNRESERVED = 100;
 
 /** Share of the 24-hour quota past which sending is close to being refused. */
 const QUOTA_WARNING_SHARE = 0.8;
@@ -44,6 +54,18 @@ export async function checkAwsDeployment(deployment: AwsDeployment): Promise<Che
     const results = [await checkTable(dynamo, deployment.table), ...(await checkSesAccount(ses))];
     for (const identity of deployment.identities) results.push(...(await checkIdentity(ses, identity)));
     if (deployment.certificateHost) results.push(await checkServedCertificate(deployment.certificateHost));
+    if (deployment.policyReservedConcurrency !== undefined) {
+      const lambda = new LambdaClient({
+        ...clientOptions,
+        ...(deployment.region ? { region: deployment.region } : {}),
+        ...(deployment.lambdaEndpoint ? { endpoint: deployment.lambdaEndpoint } : {}),
+      });
+      try {
+        results.push(await checkLambdaConcurrency(lambda, deployment.policyReservedConcurrency));
+      } finally {
+        lambda.destroy();
+      }
+    }
     return results;
   } finally {
     dynamo.destroy();
@@ -151,6 +173,31 @@ async function checkIdentity(ses: SESv2Client, identity: string): Promise<CheckR
     signing = { check: dkimCheck, status: 'fail', message: `DKIM status ${dkim.Status ?? 'unknown'}`, fix: 'publish the DKIM CNAME records SES lists for the identity (they may have been removed)' };
   }
   return [verified, signing];
+}
+
+/**
+ * Whether the account can reserve `reserved` executions for the policy
+ * function: Lambda keeps 100 unreserved, and a new account's quota may be as
+ * low as 10, in which case the deploy of the service stack fails.
+ */
+async function checkLambdaConcurrency(lambda: LambdaClient, reserved: number): Promise<CheckResult> {
+  const check = 'lambda concurrency';
+  let settings;
+  try {
+    settings = await lambda.send(new GetAccountSettingsCommand({}));
+  } catch (error) {
+    return { check, status: 'fail', message: `cannot read the Lambda account settings: ${describeFailure(error)}`, fix: 'check --region and that the credentials may call lambda:GetAccountSettings' };
+  }
+  const quota = settings.AccountLimit?.ConcurrentExecutions ?? 0;
+  const unreserved = settings.AccountLimit?.UnreservedConcurrentExecutions ?? quota;
+  const text = `account quota ${quota} concurrent executions, ${unreserved} unreserved; the policy function reserves ${reserved}`;
+  if (unreserved - reserved >= LAMBDA_MIN_UNRESERVED) return { check, status: 'ok', message: text };
+  return {
+    check,
+    status: 'fail',
+    message: `${text}, which would leave fewer than ${LAMBDA_MIN_UNRESERVED} unreserved: Lambda refuses it and the deploy fails`,
+    fix: `ask for a higher "Concurrent executions" quota (Service Quotas, AWS Lambda, L-B99A9384; at least ${reserved + LAMBDA_MIN_UNRESERVED + (quota - unreserved)}), or set a smaller policyReservedConcurrency for the stage`,
+  };
 }
 
 /** Connects like a mail client to the relay's implicit-TLS port and judges the certificate it serves. */
