@@ -49,13 +49,13 @@ export class RelayDataStack extends Stack {
     });
 
     if (config.certificate === 'acm-export') {
-      const retain = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
       this.certificate = new RelayCertificate(this, 'Certificate', {
         hostname: config.hostname,
         secret: this.state.certificateSecret,
-        removalPolicy: retain,
+        // Kept once issued; a failed first deploy still removes it on rollback.
+        removalPolicy: config.retainData ? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE : RemovalPolicy.DESTROY,
         logRetention: config.logRetentionDays as RetentionDays,
-        logRemovalPolicy: retain,
+        logRemovalPolicy: config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
         ...(config.hostnameZone
           ? { validationZone: route53.PublicHostedZone.fromPublicHostedZoneAttributes(this, 'HostnameZone', config.hostnameZone) }
           : {}),

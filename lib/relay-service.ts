@@ -121,8 +121,9 @@ export interface RelayServiceProps {
    */
   readonly cpuTargetPercent?: number;
   /**
-   * Keep the load balancer (whose DNS name clients' DNS points to) when it would
-   * be deleted or replaced by a stack update or deletion. Never deletion
+   * Keep the load balancer (whose DNS name clients' DNS points to) when a stack
+   * update or deletion would remove it (RetainExceptOnCreate: the rollback of
+   * the deploy that created it still deletes it). Never deletion
    * protection: that would make a rollback of a failed first deploy impossible
    * (ROLLBACK_FAILED); the service stack's termination protection guards it instead.
    * @default true
@@ -397,7 +398,8 @@ export class RelayService extends Construct {
       crossZoneEnabled: true,
       deletionProtection: false,
     });
-    if (props.retainLoadBalancer ?? true) this.loadBalancer.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    // RetainExceptOnCreate: a failed first deploy still deletes it on rollback; afterwards it is kept.
+    if (props.retainLoadBalancer ?? true) this.loadBalancer.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
     Validations.of(this.loadBalancer).acknowledge({
       id: 'AwsSolutions-ELB2',
       reason:

@@ -12,6 +12,11 @@ import { z } from 'zod';
 export const STAGES_CONTEXT_KEY = 'submission-relay:stages';
 /** Context key naming the stage to synthesize (`-c stage=prod`). */
 export const STAGE_CONTEXT_KEY = 'stage';
+/**
+ * Context key of a prebuilt relay image (`-c relayImage=<repo>@sha256:...`),
+ * which overrides the stage's own `relayImage`: what a CI pipeline passes after pushing.
+ */
+export const RELAY_IMAGE_CONTEXT_KEY = 'relayImage';
 /** Stage used when `-c stage=...` is not given: the cheap, disposable one. */
 export const DEFAULT_STAGE = 'dev';
 
@@ -148,7 +153,8 @@ export function loadStageConfig(node: Node): ResolvedStage {
   if (raw === undefined) {
     throw new Error(`unknown stage "${stage}"; cdk.json defines: ${Object.keys(stages).join(', ')}`);
   }
-  return { stage, config: parseStageConfig(stage, raw) };
+  const image: unknown = node.tryGetContext(RELAY_IMAGE_CONTEXT_KEY);
+  return { stage, config: parseStageConfig(stage, image === undefined ? raw : { ...(raw as object), relayImage: image }) };
 }
 
 /** Validates one stage's settings; exported for tests and for apps that keep their settings elsewhere. */

@@ -150,7 +150,7 @@ describe('alarms', () => {
 
 describe('deployment alarms', () => {
   test('a deployment that raises SES errors or policy failures rolls back by itself', () => {
-    const service = resourceById(template, 'AWS::ECS::Service', 'RelayServiceService').resource;
+    const service = resourceById(template, 'AWS::ECS::Service', 'RelayService').resource;
     const { Alarms, DeploymentCircuitBreaker } = service.Properties.DeploymentConfiguration;
     assert.deepEqual(DeploymentCircuitBreaker, { Enable: true, Rollback: true });
     assert.equal(Alarms.Enable, true);

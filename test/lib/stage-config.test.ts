@@ -60,6 +60,14 @@ describe('stage configuration (cdk.json)', () => {
     }
   });
 
+  test('-c relayImage=... overrides the stage\'s image, and is validated the same way', () => {
+    const image = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/submission-relay@sha256:${'b'.repeat(64)}`;
+    const app = new App({ context: { [STAGES_CONTEXT_KEY]: stages, stage: 'prod', relayImage: image } });
+    assert.equal(loadStageConfig(app.node).config.relayImage, image);
+    const tagged = new App({ context: { [STAGES_CONTEXT_KEY]: stages, stage: 'prod', relayImage: 'relay:latest' } });
+    assert.throws(() => loadStageConfig(tagged.node), /by digest/);
+  });
+
   const invalid: ReadonlyArray<[string, Record<string, unknown>, RegExp]> = [
     ['maxCount below desiredCount', { desiredCount: 3, maxCount: 2 }, /maxCount/],
     ['a task size Fargate does not offer', { taskCpu: 256, taskMemoryMiB: 4096 }, /Fargate task size/],
