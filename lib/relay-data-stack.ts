@@ -61,6 +61,7 @@ export class RelayDataStack extends Stack {
           : {}),
       });
       output(this, 'CertificateArn', 'ACM certificate of the relay (renewed by ACM, exported into the secret)', this.certificate.certificate.certificateArn);
+      output(this, 'CertificateExportFunctionName', 'Exports the ACM certificate into the secret; safe to invoke by hand', this.certificate.exporter.function.functionName);
     }
 
     output(this, 'UsersTableName', 'Users table: relayctl --table <this>', this.state.tables.usersTable.tableName);

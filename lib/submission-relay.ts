@@ -258,9 +258,10 @@ export class SubmissionRelay extends Construct {
     }
 
     stackOutput(this, 'LoadBalancerDnsName', `DNS name of the NLB: point ${props.hostname} at it (CNAME, or alias A record)`, this.service.loadBalancer.loadBalancerDnsName);
-    stackOutput(this, 'ClusterName', 'ECS cluster (for aws ecs update-service --force-new-deployment after a certificate renewal)', this.service.cluster.clusterName);
+    stackOutput(this, 'ClusterName', 'ECS cluster of the relay', this.service.cluster.clusterName);
     stackOutput(this, 'ServiceName', 'ECS service of the relay', this.service.service.serviceName);
     stackOutput(this, 'PolicyFunctionName', 'The policy Lambda', this.policyFunction.function.functionName);
+    stackOutput(this, 'RelayLogGroupName', 'Log group of the relay tasks (sessions, certificate reloads)', this.service.logGroup.logGroupName);
     stackOutput(this, 'DashboardName', 'CloudWatch dashboard', this.monitoring.dashboard.dashboardName);
   }
 }
