@@ -209,7 +209,7 @@ export class RelayService extends Construct {
           StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
         },
       }),
-      description: 'Submission relay task: invoke the policy function, send through SES, update rate counters. Nothing else.',
+      description: 'Submission relay task: invoke the policy function, send through SES, update rate counters, read the users change feed. Nothing else.',
     });
     props.policyFunction.grantInvoke(this.taskRole);
     props.sending.grantSendRawEmail(this.taskRole, { anyRecipientIdentity: props.sesSandbox ?? false });
@@ -224,6 +224,7 @@ export class RelayService extends Construct {
     // secrets), again every few minutes, so that a renewal reaches running tasks.
     props.certificateSecret.grantRead(this.taskRole);
     props.tables.grantCounterUpdate(this.taskRole);
+    props.tables.grantChangeFeedRead(this.taskRole);
 
     // --- Cluster and task ---------------------------------------------------------
     this.cluster = new ecs.Cluster(this, 'Cluster', {
@@ -294,6 +295,8 @@ export class RelayService extends Construct {
         SES_THROTTLE_RETRIES: String(SES_THROTTLE_RETRIES),
         SES_TIMEOUT_SECONDS: String(sesTimeoutWithin(graceSeconds)),
         COUNTERS_TABLE: props.tables.countersTable.tableName,
+        // For its change feed only (revocation); the task role may read nothing else of it.
+        USERS_TABLE: props.tables.usersTable.tableName,
         METRICS_NAMESPACE: props.metrics.namespace,
         STAGE: props.stage,
         LOG_LEVEL: props.logLevel ?? 'info',

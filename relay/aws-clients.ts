@@ -71,3 +71,16 @@ export function createCountersClient(target: AwsTarget): DynamoDBClient {
 export function createSecretsClient(target: AwsTarget): SecretsManagerClient {
   return new SecretsManagerClient({ ...target, maxAttempts: 3, logger: QUIET, requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000 } });
 }
+
+/**
+ * DynamoDB client for the change feed: one attempt per poll (the next poll is
+ * the retry) and a timeout inside the poll interval, so that a hung read shows
+ * as a failed one long before the revocation bound runs out.
+ */
+export function createChangeFeedClient(target: AwsTarget, timeoutMs: number): DynamoDBClient {
+  return new DynamoDBClient({
+    ...target,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+  });
+}

@@ -16,6 +16,8 @@ export const METRIC = {
   sesLatency: 'SesLatency',
   connections: 'Connections',
   certificateDaysLeft: 'CertificateDaysLeft',
+  /** Failed reads of the users table's change feed (revocation); see relay/change-feed.ts. */
+  changeFeedErrors: 'ChangeFeedErrors',
 } as const;
 
 export interface RelayMetricsOptions {
@@ -52,7 +54,7 @@ export class RelayMetrics {
     this.certificateDaysLeft = daysLeft;
   }
 
-  count(metric: (typeof METRIC)['accepted' | 'authFailures' | 'sesErrors']): void {
+  count(metric: (typeof METRIC)['accepted' | 'authFailures' | 'sesErrors' | 'changeFeedErrors']): void {
     this.counts.set(metric, (this.counts.get(metric) ?? 0) + 1);
   }
 
