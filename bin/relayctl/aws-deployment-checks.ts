@@ -218,9 +218,9 @@ async function checkServedCertificate(target: string): Promise<CheckResult> {
       socket.once('error', reject);
     });
     if (authorizationError) {
-      return { check, status: 'fail', message: `clients will refuse it: ${authorizationError}`, fix: 'serve a certificate for this host name from a public CA, with its chain (TLS_CERT_PEM)' };
+      return { check, status: 'fail', message: `clients will refuse it: ${authorizationError}`, fix: 'serve a certificate for this host name from a public CA, with its chain (the certificate secret, or TLS_CERT_FILE)' };
     }
-    return certificateExpiryCheck(check, certificate.valid_to, 'renew the certificate and redeploy it (TLS_CERT_PEM / TLS_KEY_PEM)');
+    return certificateExpiryCheck(check, certificate.valid_to, 'renew it: the ACM export function writes the renewal into the secret (docs/deploying.md, step 12), or put a new one in yourself; running tasks read it within CERT_RELOAD_SECONDS');
   } catch (error) {
     return { check, status: 'fail', message: `no TLS connection: ${describeFailure(error)}`, fix: 'check the host name, the load balancer listener on the port, and the security group' };
   }
