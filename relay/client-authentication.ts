@@ -4,6 +4,7 @@ import { parseMailAddress } from '../lambda/mail-address.ts';
 import { PolicyUnavailableError, type PolicyClient } from '../lambda/policy-contract.ts';
 import { MAX_LOGIN_LENGTH, MAX_PASSWORD_LENGTH } from '../lambda/policy-request-schema.ts';
 import type { AuthPenalty } from './auth-penalty.ts';
+import { printableEcho } from './printable-echo.ts';
 import type { RelayLog } from './relay-log.ts';
 import { SmtpError } from './smtp-error.ts';
 import { suspendedReply } from './suspension-reply.ts';
@@ -59,7 +60,7 @@ export class ClientAuthentication {
     const fields = { session: attempt.sessionId, client: attempt.clientAddress, login, method: auth.method };
     const fail = async (reason: string) => {
       const delayMs = penalty.recordFailure(attempt.clientAddress, login);
-      log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]`);
+      log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]: ${reason}, next reply delayed ${delayMs} ms`);
       await sleep(delayMs);
       return { message: INVALID_CREDENTIALS, responseCode: 535 };
     };
@@ -70,6 +71,9 @@ export class ClientAuthentication {
     // Longer than the policy contract carries (policy-request-schema.ts): such
     // credentials can never be right, so they fail here rather than look like an outage.
     if ((auth.username ?? '').length > MAX_LOGIN_LENGTH || (auth.password ?? '').length > MAX_PASSWORD_LENGTH) return fail('too-long');
+    // Every login is a mail address (the policy looks nothing else up): any
+    // other identity can never be right, and is not carried further.
+    if (!parseMailAddress(auth.username ?? '').ok) return fail('login-syntax');
     try {
       const decision = await policy.decide({
         action: 'authenticate',
@@ -83,7 +87,7 @@ export class ClientAuthentication {
       }
       if (decision.verdict === 'reject') return fail(decision.detail ?? decision.reason);
       penalty.recordSuccess(login);
-      log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login}`);
+      log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login} from [${attempt.clientAddress}] sasl_method=${auth.method}`);
       return { user: decision.user };
     } catch (error) {
       if (error instanceof PolicyUnavailableError) {
@@ -98,8 +102,11 @@ export class ClientAuthentication {
   }
 }
 
-/** The login as the penalty counts it: canonical when it is an address, so case tricks count as one. */
-function loginKey(username: string): string {
+/**
+ * The login as the penalty counts it and the log shows it: canonical when it is
+ * an address, so case tricks count as one; otherwise in printable form only.
+ */
+export function loginKey(username: string): string {
   const parsed = parseMailAddress(username);
-  return parsed.ok ? parsed.address : username.toLowerCase();
+  return parsed.ok ? parsed.address : printableEcho(username.toLowerCase());
 }

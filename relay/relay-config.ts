@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RecipientDomainCheck } from './recipient-domain-check.ts';
+import { settingProblems, StartupError } from './startup-failure.ts';
 
 /**
  * SES v2 takes a raw message of up to 40 MB. The SIZE we advertise leaves room
@@ -80,18 +81,25 @@ export const relayEnvSchema = z.object({
 
 export type RelayEnv = z.infer<typeof relayEnvSchema>;
 
-/** Parses the environment, with a one-line message naming each bad variable. */
+/** Parses the environment; a StartupError has a `SETTING: problem` line for each bad variable. */
 export function parseRelayEnv(env: NodeJS.ProcessEnv, defaults: Partial<Record<keyof RelayEnv, string>>): RelayEnv {
-  const merged = { ...defaults, ...Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')) };
-  const parsed = relayEnvSchema.safeParse(merged);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new Error(`invalid settings: ${problems}`);
-  }
+  const settings = parseSettings(relayEnvSchema, env, defaults);
   // Two polls must fit in the bound, or one failed read would already break it.
-  if (parsed.data.REVOCATION_POLL_MS * 2 > parsed.data.REVOCATION_BOUND_SECONDS * 1000) {
-    throw new Error('invalid settings: REVOCATION_POLL_MS: at most half of REVOCATION_BOUND_SECONDS');
+  if (settings.REVOCATION_POLL_MS * 2 > settings.REVOCATION_BOUND_SECONDS * 1000) {
+    throw new StartupError(['REVOCATION_POLL_MS: at most half of REVOCATION_BOUND_SECONDS']);
   }
+  return settings;
+}
+
+/**
+ * Reads `schema`'s settings from the environment over `defaults`; an empty
+ * variable counts as unset. Every problem is reported at once, one line each.
+ */
+export function parseSettings<Schema extends z.ZodType>(schema: Schema, env: NodeJS.ProcessEnv, defaults: Readonly<Record<string, string>> = {}): z.infer<Schema> {
+  const merged = { ...defaults, ...Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')) };
+  // The input is kept only to tell an unset variable from a bad one; no value is ever printed.
+  const parsed = schema.safeParse(merged, { reportInput: true });
+  if (!parsed.success) throw new StartupError(settingProblems(parsed.error));
   return parsed.data;
 }
 

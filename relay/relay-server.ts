@@ -11,6 +11,7 @@ import type { RelayMetrics } from './relay-metrics.ts';
 import type { SesSender } from './ses-sender.ts';
 import type { SendingLimits, SendingQuota } from './sending-quota.ts';
 import { SessionStandings } from './session-standings.ts';
+import { listenFailure, type Listener } from './startup-failure.ts';
 import { createSubmissionHooks } from './submission-hooks.ts';
 import { SubmissionServer } from './submission-server.ts';
 
@@ -113,7 +114,7 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     maxMessageBytes: settings.maxMessageBytes,
     maxErrorsPerSession: settings.maxErrorsPerSession,
     maxSessionMs: settings.maxSessionMs,
-    onTooManyErrors: () => deps.log.info({ event: 'too-many-errors' }, 'session closed: too many errors'),
+    log: deps.log,
   };
   const common = {
     ...hooks,
@@ -144,14 +145,28 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
   const submissions = new SubmissionServer({ ...common, secure: true }, gate);
   const servers = [submission, submissions];
 
-  const listen = async (server: SubmissionServer, port: number): Promise<number> => {
+  const listen = async (server: SubmissionServer, listener: Listener, port: number): Promise<number> => {
     server.listen(port, settings.listen);
-    await once(server.server, 'listening');
+    await once(server.server, 'listening').catch((error: unknown) => {
+      throw listenFailure(listener, settings.listen, port, error);
+    });
     return (server.server.address() as AddressInfo).port;
   };
-  for (const server of servers) server.on('error', (err) => deps.log.warn({ event: 'smtp-error', err: String(err) }, 'smtp error'));
-  const submissionPort = await listen(submission, settings.submissionPort);
-  const submissionsPort = await listen(submissions, settings.submissionsPort);
+  // A port that cannot be bound is a start-up failure, which the caller reports (`listen` rejects
+  // with it); only once both listen is an error worth a log line.
+  const duringStart = () => undefined;
+  const logServerError = (err: Error) => deps.log.warn({ event: 'smtp-error', err: String(err) }, 'smtp server error');
+  for (const server of servers) server.on('error', duringStart);
+  let submissionPort: number;
+  let submissionsPort: number;
+  try {
+    submissionPort = await listen(submission, 'submission', settings.submissionPort);
+    submissionsPort = await listen(submissions, 'submissions', settings.submissionsPort);
+  } catch (error) {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    throw error;
+  }
+  for (const server of servers) server.off('error', duringStart).on('error', logServerError);
 
   const openSessions = () => servers.reduce((sum, server) => sum + server.connections.size, 0);
   deps.metrics?.observeConnections(openSessions);

@@ -1,15 +1,18 @@
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { parseMailAddress, transportAddress } from '../lambda/mail-address.ts';
 import type { PolicyClient, UserProfile } from '../lambda/policy-contract.ts';
-import type { ClientAuthentication } from './client-authentication.ts';
+import { loginKey, type ClientAuthentication } from './client-authentication.ts';
 import type { ClientConnections } from './client-connections.ts';
-import { buildHeaderSection, claimedSenders, isClientSesDirective, parseHeaderSection } from './header-section.ts';
+import { outgoingHeaderSection } from './header-section.ts';
 import { readMessage, type MessageDefect } from './message-reader.ts';
+import { printableEcho } from './printable-echo.ts';
 import { METRIC, type RelayMetrics } from './relay-metrics.ts';
 import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import { rejectUnacceptableRecipient } from './recipient-policy.ts';
+import { logRefusal } from './refusal-log.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { SesSender } from './ses-sender.ts';
+import { claimedSenders } from './sender-fields.ts';
 import { requireOwnedSender } from './sender-ownership.ts';
 import type { SessionStandings } from './session-standings.ts';
 import { QuotaUnavailableError, type SendingLimits, type SendingQuota } from './sending-quota.ts';
@@ -47,6 +50,7 @@ const NO_PARAMETERS = new Set<string>();
 const DEFECT_REPLIES: Record<MessageDefect, SmtpError> = {
   'bare-lf': new SmtpError(550, '5.5.2', 'Message rejected: bare <LF> received', undefined, 'bare-lf'),
   'bare-cr': new SmtpError(550, '5.5.2', 'Message rejected: bare <CR> received', undefined, 'bare-cr'),
+  nul: new SmtpError(550, '5.6.0', 'Message rejected: NUL character in message', undefined, 'nul'),
   'long-line': new SmtpError(550, '5.5.2', 'Message rejected: a line is longer than 998 characters (RFC 5322 2.1.1)', undefined, 'long-line'),
   'header-too-long': new SmtpError(552, '5.3.4', 'Message rejected: header section too large', undefined, 'header-too-long'),
 };
@@ -82,21 +86,17 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   const refuse = (session: SMTPServerSession, stage: string, error: SmtpError, fields: Record<string, unknown> = {}) => {
     deps.metrics?.rejected(error.reason);
     if (error.reason.startsWith('ses-')) deps.metrics?.count(METRIC.sesErrors);
-    log.info(
-      {
-        event: 'reject',
-        stage,
-        session: session.id,
-        client: session.remoteAddress,
-        login: loginOf(session),
-        code: error.responseCode,
-        reply: error.message,
-        reason: error.reason,
-        ...fields,
-        ...(error.cause ? { cause: String(error.cause) } : {}),
-      },
-      `reject: ${stage} from [${session.remoteAddress}]: ${error.responseCode} ${error.message}; ${postfixEnvelope(fields)}`,
-    );
+    logRefusal(log, {
+      stage,
+      session: session.id,
+      client: session.remoteAddress,
+      login: loginOf(session),
+      code: error.responseCode,
+      reply: error.message,
+      reason: error.reason,
+      ...(error.cause !== undefined ? { cause: error.cause } : {}),
+      fields,
+    });
     return error;
   };
 
@@ -158,7 +158,8 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     onSecure(socket, session, callback) {
       session.disabledCommands = [];
       const protocol = 'getProtocol' in socket ? socket.getProtocol() : undefined;
-      log.debug({ event: 'tls', session: session.id, protocol, cipher: session.tlsOptions && session.tlsOptions.name }, 'tls');
+      const cipher = session.tlsOptions ? session.tlsOptions.name : undefined;
+      log.debug({ event: 'tls', session: session.id, protocol, cipher }, `tls: ${protocol ?? 'unknown protocol'} with cipher ${cipher ?? 'unknown'}`);
       callback();
     },
 
@@ -178,7 +179,7 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         }
         return response;
       };
-      settle(session, judged(session, 'AUTH', { login: auth.username }, work), callback);
+      settle(session, judged(session, 'AUTH', { login: loginKey(auth.username ?? '') }, work), callback);
     },
 
     onMailFrom(address, session, callback) {
@@ -201,12 +202,10 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
       settle(session, relayMessage(stream, session), (error, id) => callback(error, id ? `2.0.0 Ok: queued as ${id}` : undefined));
     },
 
+    // The disconnect line, with the session's command summary, is the session gate's.
     onClose(session) {
       deps.standings.release(session.id);
-      if (sessions.delete(session.id)) {
-        deps.connections.release(session.remoteAddress);
-        log.info({ event: 'disconnect', session: session.id, client: session.remoteAddress, login: loginOf(session) }, 'disconnect');
-      }
+      if (sessions.delete(session.id)) deps.connections.release(session.remoteAddress);
     },
   };
 
@@ -222,23 +221,22 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   }
 
   /**
-   * The header section as it will leave: the From and Sender mailboxes must be
-   * the user's too, and the client's X-SES-* directives are dropped.
+   * The header section as it will leave (outgoingHeaderSection: trace header on
+   * top, client X-SES-* fields dropped), judged as it leaves: every sender it
+   * names must be the user's. Each distinct address costs at most one policy
+   * call, and sender-fields.ts caps how many there are.
    */
-  async function checkedHeader(header: Buffer, session: SMTPServerSession): Promise<Buffer> {
-    const fields = parseHeaderSection(header);
-    const claims = claimedSenders(fields);
-    if (!claims.ok) {
-      throw new SmtpError(550, '5.6.0', `Message rejected: ${claims.problem}`, undefined, 'bad-sender-header');
-    }
-    const user = session.user as UserProfile;
+  async function outgoingHeader(trace: Buffer, header: Buffer, session: SMTPServerSession, login: string): Promise<Buffer> {
+    const outgoing = outgoingHeaderSection(trace, header);
+    if (!outgoing.ok) throw headerRefusal(outgoing.problem);
+    const claims = claimedSenders(outgoing.fields);
+    if (!claims.ok) throw headerRefusal(claims.problem);
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const owned = mailFrom ? [parseMailAddress(mailFrom)].flatMap((parsed) => (parsed.ok ? [parsed.address] : [])) : [];
     for (const claim of claims.claims) {
-      owned.push(await requireOwnedSender(policy, user.login, claim.address, claim.field, owned));
+      owned.push(await requireOwnedSender(policy, login, claim.address, claim.field, owned));
     }
-    const kept = fields.filter((field) => !isClientSesDirective(field));
-    return kept.length === fields.length ? header : buildHeaderSection(kept, header);
+    return outgoing.section;
   }
 
   async function relayMessage(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
@@ -266,15 +264,15 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
       const { user, confirmed } = await standingUser(session);
       if (confirmed && mailFrom) await requireOwnedSender(policy, user.login, mailFrom, 'envelope');
       const configurationSet = user.configurationSet ?? deps.configurationSet;
-      const header = await checkedHeader(message.header, session);
-      await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
       const trace = traceHeader({ hostname: deps.hostname, session, date: new Date() });
+      const header = await outgoingHeader(trace, message.header, session, user.login);
+      await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
       const sesStarted = performance.now();
       const messageId = await ses.send({
         ...(mailFrom ? { from: transportAddress(mailFrom) ?? mailFrom } : {}),
         recipients,
         // The pieces as they are: the SES sender encodes them without one more copy of the message.
-        raw: [trace, header, ...message.body],
+        raw: [header, ...message.body],
         ...(configurationSet ? { configurationSet } : {}),
         ...(user.messageTags ? { tags: user.messageTags } : {}),
       });
@@ -290,11 +288,25 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   }
 }
 
+function headerRefusal(problem: string): SmtpError {
+  return new SmtpError(550, '5.6.0', `Message rejected: ${problem}`, undefined, 'bad-header');
+}
+
+/**
+ * Parameters we do not offer are `555 5.5.4` (RFC 5321 4.1.1.11); a value
+ * outside its grammar is `501 5.5.4`. smtp-server itself checks SIZE and BODY
+ * and refuses control characters in any value; AUTH (RFC 4954 5) must be `<>`
+ * or an address, in ASCII.
+ */
 function rejectParameters(address: SMTPServerAddress, allowed: ReadonlySet<string>, stage: string): SmtpError | undefined {
-  const unknown = Object.keys(address.args || {}).filter((key) => !allowed.has(key));
-  return unknown.length
-    ? new SmtpError(555, '5.5.4', `${stage} parameter ${unknown[0]} not recognized`, undefined, 'bad-parameter')
-    : undefined;
+  const args: Record<string, unknown> = address.args || {};
+  const unknown = Object.keys(args).filter((key) => !allowed.has(key));
+  if (unknown.length) return new SmtpError(555, '5.5.4', `${stage} parameter ${printableEcho(unknown[0]!)} not recognized`, undefined, 'bad-parameter');
+  const auth = args.AUTH;
+  if (auth !== undefined && auth !== '<>' && !(typeof auth === 'string' && /^[\x21-\x7e]+$/.test(auth) && parseMailAddress(auth).ok)) {
+    return new SmtpError(501, '5.5.4', `Bad ${stage} parameter value`, undefined, 'bad-parameter');
+  }
+  return undefined;
 }
 
 function loginOf(session: SMTPServerSession): string | undefined {
@@ -307,10 +319,4 @@ function envelopeFields(session: SMTPServerSession, rcpt?: string, mailFrom?: st
     ...(from !== undefined ? { from } : {}),
     to: rcpt !== undefined ? [rcpt] : session.envelope.rcptTo.map((r) => r.address),
   };
-}
-
-/** The envelope the way Postfix's reject lines show it: `from=<a> to=<b>`. */
-function postfixEnvelope(fields: Record<string, unknown>): string {
-  const to = Array.isArray(fields.to) ? fields.to : [];
-  return [fields.from !== undefined ? `from=<${String(fields.from)}>` : '', ...to.map((rcpt) => `to=<${String(rcpt)}>`)].filter(Boolean).join(' ');
 }

@@ -1,7 +1,8 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { assertPrivate } from './private-path.ts';
 
 export interface TlsCredentials {
   readonly cert: string | Buffer;
@@ -105,11 +106,6 @@ export function credentialsDigest(credentials: TlsCredentials): string {
   return createHash('sha256').update(credentials.cert).update('\0').update(credentials.key).digest('hex');
 }
 
-export async function assertPrivateKeyFile(keyPath: string): Promise<void> {
-  const { mode } = await stat(keyPath);
-  if ((mode & 0o077) !== 0) {
-    throw new Error(
-      `TLS key ${keyPath} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
-    );
-  }
+export function assertPrivateKeyFile(keyPath: string): Promise<void> {
+  return assertPrivate(keyPath, 'TLS key');
 }
