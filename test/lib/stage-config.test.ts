@@ -82,7 +82,7 @@ describe('stage configuration (cdk.json)', () => {
     ],
     ['no sending domain', { sendingIdentities: [] }, /sendingIdentities/],
     ['an unknown setting (typo)', { desiredcount: 2 }, /desiredcount/],
-    ['an image by tag instead of by digest', { relayImage: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/relay:latest' }, /by digest.*\n.*relayImage/],
+    ['an image by tag instead of by digest', { relayImage: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/relay:latest' }, /relayImage: must be an image by digest/],
     ['an image digest of the wrong length', { relayImage: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/relay@sha256:abc' }, /relayImage/],
     ['an alarm topic that is not an SNS ARN', { alarmEmail: undefined, alarmTopicArn: 'arn:aws:sqs:eu-west-1:123456789012:alarms' }, /alarmTopicArn/],
     ['both an alarm e-mail and an alarm topic', { alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops' }, /alarmTopicArn/],
