@@ -17,8 +17,8 @@ export interface BuildRelayAppOptions {
    */
   readonly reputationFunctionEntry?: string;
   /**
-   * The relay image.
-   * @default - built from `relay/Dockerfile`
+   * The relay image; overrides the stage's `relayImage` context value.
+   * @default - the stage's `relayImage` (an image by digest), else built from `relay/Dockerfile` (needs Docker)
    */
   readonly image?: ecs.ContainerImage;
   /**
@@ -56,6 +56,7 @@ export function buildRelayApp(app: App, options: BuildRelayAppOptions = {}): Rel
     stage,
     config,
     state: data.state,
+    ...(data.certificate ? { certificate: data.certificate } : {}),
     ...(options.policyFunctionEntry ? { policyFunctionEntry: options.policyFunctionEntry } : {}),
     ...(options.reputationFunctionEntry ? { reputationFunctionEntry: options.reputationFunctionEntry } : {}),
     ...(options.image ? { image: options.image } : {}),

@@ -1,7 +1,9 @@
 export * from './build-relay-app.ts';
 export * from './policy-function.ts';
 export * from './project-root.ts';
+export * from './relay-certificate.ts';
 export * from './relay-data-stack.ts';
+export * from './relay-function.ts';
 export * from './relay-metrics.ts';
 export * from './relay-monitoring.ts';
 export * from './relay-network.ts';
@@ -12,5 +14,7 @@ export * from './relay-tables.ts';
 export * from './reputation-guard.ts';
 export * from './reputation-table.ts';
 export * from './sending-identities.ts';
+export * from './ses-quota-probe.ts';
+export * from './stack-output.ts';
 export * from './stage-config.ts';
 export * from './submission-relay.ts';

@@ -1,12 +1,12 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PROJECT_ROOT } from './project-root.ts';
-import { RELAY_FUNCTION_DEFAULTS } from './relay-function-defaults.ts';
 import { DEFAULT_POLICY_FUNCTION_TIMEOUT_SECONDS } from './relay-container-settings.ts';
+import { RelayFunction } from './relay-function.ts';
 import type { IRelayTables } from './relay-tables.ts';
 
 export interface PolicyFunctionProps {
@@ -58,8 +58,10 @@ export interface PolicyFunctionProps {
  * reply timeouts (minutes, RFC 5321 4.5.3.2) and below the relay's own wait, so
  * a stuck call ends as a function error (454 4.7.0 to the client), not a hang.
  *
- * Permissions: its own role, no managed policies: write to its log group, and
- * `GetItem`/`BatchGetItem`/`Query` on the users table and its `byOwner` index.
+ * Permissions: its own role, no managed policies: write to its log group,
+ * `GetItem`/`BatchGetItem`/`Query` on the users table and its `byOwner` index,
+ * and `UpdateItem` of a user's password hash only (the rehash of an imported
+ * legacy hash after a successful login).
  */
 export class PolicyFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
@@ -68,41 +70,22 @@ export class PolicyFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: PolicyFunctionProps) {
     super(scope, id);
-
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
-
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Policy function of the submission relay: reads the users table, writes its own logs.',
-    });
-    this.logGroup.grantWrite(this.role);
-    props.tables.grantPolicyRead(this.role);
-    props.tables.grantPasswordRehash(this.role);
-
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    // The construct ids of the log group, role and function stay as they were before the house wrapper.
+    const house = new RelayFunction(this, 'Resource', {
       entry: props.entry ?? path.join(PROJECT_ROOT, 'lambda', 'handler.ts'),
-      handler: 'handler',
-      ...RELAY_FUNCTION_DEFAULTS,
+      description: 'Submission relay policy: authenticates users and authorizes envelope senders.',
       memorySize: props.memorySize ?? 1024,
       timeout: props.timeout ?? Duration.seconds(DEFAULT_POLICY_FUNCTION_TIMEOUT_SECONDS),
-      reservedConcurrentExecutions: props.reservedConcurrency,
-      role: this.role,
-      logGroup: this.logGroup,
-      environment: {
-        TABLE_NAME: props.tables.usersTable.tableName,
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      description: 'Submission relay policy: authenticates users and authorizes envelope senders.',
+      ...(props.reservedConcurrency ? { reservedConcurrency: props.reservedConcurrency } : {}),
+      environment: { TABLE_NAME: props.tables.usersTable.tableName },
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      ...(props.logRemovalPolicy ? { logRemovalPolicy: props.logRemovalPolicy } : {}),
     });
-
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason:
-        'Node.js 22 on purpose: the relay container runs Node 22 (LTS, supported until April 2027) and both sides share the policy contract code; runtime upgrades are made for both together.',
-    });
+    this.function = house.function;
+    this.role = house.role;
+    this.logGroup = house.logGroup;
+    props.tables.grantPolicyRead(this.role);
+    props.tables.grantPasswordRehash(this.role);
   }
 
   /** `lambda:InvokeFunction` on this function's ARN only (no versions or aliases: none are published). */

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SES_QUOTA_METRIC_NAMES } from '../lambda/ses-quota/ses-quota-metrics.ts';
 
 /**
  * Names of the metrics the relay writes to stdout in CloudWatch Embedded Metric
@@ -16,6 +17,7 @@ export const RELAY_METRIC_NAMES = {
   sesErrors: 'SesErrors',
   sesLatency: 'SesLatency',
   connections: 'Connections',
+  certificateDaysLeft: 'CertificateDaysLeft',
 } as const;
 
 /** Default namespace of the relay's metrics. */
@@ -54,6 +56,21 @@ export class RelayMetrics {
       period,
       usingMetrics: {},
     });
+  }
+
+  /** Messages refused for one reason (`auth-unavailable`, `sender-unavailable`, ...), Sum. */
+  messagesRejected(reason: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(RELAY_METRIC_NAMES.messagesRejected, 'Sum', { dimensionsMap: { Stage: this.stage, Reason: reason }, ...props });
+  }
+
+  /** Days left on the certificate each task serves (Minimum over the tasks unless told otherwise). */
+  certificateDaysLeft(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(RELAY_METRIC_NAMES.certificateDaysLeft, 'Minimum', props);
+  }
+
+  /** Share of the SES 24-hour sending quota used, percent, from the quota probe (Maximum). */
+  sesQuotaUsedPercent(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(SES_QUOTA_METRIC_NAMES.usedPercent, 'Maximum', { unit: cloudwatch.Unit.PERCENT, ...props });
   }
 
   /** Failed AUTH attempts (Sum). */

@@ -5,6 +5,7 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { RelayMetrics } from './relay-metrics.ts';
 import { PUBLISHED_SES_EVENTS, SES_CONFIGURATION_SET_DIMENSION } from './sending-identities.ts';
@@ -49,7 +50,32 @@ export interface RelayMonitoringProps {
    * @default 0.0008
    */
   readonly complaintRateThreshold?: number;
+  /** Tasks the service keeps running at least: fewer running or healthy raises an alarm. */
+  readonly minimumTasks: number;
+  /**
+   * Watch the ECS running-task count (a Container Insights metric).
+   * @default true
+   */
+  readonly containerInsights?: boolean;
+  /**
+   * Policy-unavailable replies (454 at AUTH or MAIL) in 5 minutes that raise the alarm.
+   * @default 5
+   */
+  readonly policyUnavailableThreshold?: number;
+  /**
+   * Share (percent) of the SES 24-hour quota used that raises the alarm.
+   * @default 80
+   */
+  readonly sesQuotaThresholdPercent?: number;
+  /**
+   * Days left on the served certificate under which the alarm is raised.
+   * @default 14
+   */
+  readonly certificateDaysLeftThreshold?: number;
 }
+
+/** Share of a function's timeout past which its slowest run counts as "near the timeout". */
+const NEAR_TIMEOUT_SHARE = 0.8;
 
 /**
  * Alarms and a dashboard for the relay: the relay's EMF metrics (messages
@@ -61,16 +87,21 @@ export interface RelayMonitoringProps {
  * policy function errors and throttles, bounce rate, complaint rate.
  */
 export class RelayMonitoring extends Construct {
-  readonly alarms: readonly cloudwatch.Alarm[];
+  /** Every alarm made here, including those added later with `watchFunction` and `watchDeadLetterQueue`. */
+  readonly alarms: cloudwatch.Alarm[];
   readonly dashboard: cloudwatch.Dashboard;
+  /** Alarm names start with this: `SubmissionRelay-<stage>-`. The alarm topic admits CloudWatch for these only. */
+  readonly alarmNamePrefix: string;
+  /** Alarms a deployment watches: ECS rolls a deployment back while one of them is in ALARM. */
+  readonly deploymentAlarms: readonly cloudwatch.Alarm[];
+  private readonly alarm: (alarmId: string, alarmProps: RelayAlarmProps) => cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: RelayMonitoringProps) {
     super(scope, id);
     const prefix = `SubmissionRelay-${props.stage}`;
+    this.alarmNamePrefix = `${prefix}-`;
     const fiveMinutes = Duration.minutes(5);
     const alarms: cloudwatch.Alarm[] = [];
-    type RelayAlarmProps = Omit<cloudwatch.AlarmProps, 'comparisonOperator' | 'evaluationPeriods' | 'treatMissingData'> &
-      Partial<Pick<cloudwatch.AlarmProps, 'comparisonOperator' | 'evaluationPeriods' | 'treatMissingData'>>;
     // Most alarms fire on one period at or over the threshold, and a quiet period (no data) is fine.
     const alarm = (alarmId: string, alarmProps: RelayAlarmProps): cloudwatch.Alarm => {
       const created = new cloudwatch.Alarm(this, alarmId, {
@@ -86,8 +117,10 @@ export class RelayMonitoring extends Construct {
       alarms.push(created);
       return created;
     };
+    this.alarm = alarm;
+    this.alarms = alarms;
 
-    alarm('SesErrors', {
+    const sesErrors = alarm('SesErrors', {
       alarmName: `${prefix}-ses-errors`,
       alarmDescription: 'SES refused or failed sends: check the relay log (reason) and the SES account status.',
       metric: props.metrics.sesErrors({ period: fiveMinutes }),
@@ -102,6 +135,15 @@ export class RelayMonitoring extends Construct {
     });
 
     for (const [port, targetGroup] of Object.entries(props.targetGroups)) {
+      alarm(`HealthyTargetsBelowMinimum${port}`, {
+        alarmName: `${prefix}-healthy-targets-below-minimum-${port}`,
+        alarmDescription: `Fewer than ${props.minimumTasks} healthy relay tasks behind port ${port} for 5 minutes: less capacity and no spare task.`,
+        metric: targetGroup.metrics.healthyHostCount({ statistic: 'Minimum', period: Duration.minutes(1) }),
+        threshold: props.minimumTasks,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 5,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
       alarm(`NoHealthyTargets${port}`, {
         alarmName: `${prefix}-no-healthy-targets-${port}`,
         alarmDescription: `No healthy relay task behind port ${port}: clients cannot connect.`,
@@ -128,6 +170,61 @@ export class RelayMonitoring extends Construct {
       threshold: 1,
     });
 
+    alarm('PolicyDuration', {
+      alarmName: `${prefix}-policy-duration-near-timeout`,
+      alarmDescription: `The slowest policy decision took over ${NEAR_TIMEOUT_SHARE * 100} % of the function's timeout: a little slower and clients get 454 4.7.0.`,
+      metric: props.policyFunction.metricDuration({ period: fiveMinutes, statistic: 'Maximum' }),
+      threshold: nearTimeoutMs(props.policyFunction),
+    });
+
+    const policyUnavailable = alarm('PolicyUnavailable', {
+      alarmName: `${prefix}-policy-unavailable`,
+      alarmDescription: 'Clients were told 454 4.7.0 because no policy decision came (AUTH or sender check): see the policy function\'s errors, throttles and duration.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(auth, 0) + FILL(sender, 0)',
+        usingMetrics: {
+          auth: props.metrics.messagesRejected('auth-unavailable', { period: fiveMinutes }),
+          sender: props.metrics.messagesRejected('sender-unavailable', { period: fiveMinutes }),
+        },
+        label: 'Policy unavailable (454)',
+        period: fiveMinutes,
+      }),
+      threshold: props.policyUnavailableThreshold ?? 5,
+    });
+
+    if (props.containerInsights ?? true) {
+      alarm('RunningTasks', {
+        alarmName: `${prefix}-running-tasks-below-minimum`,
+        alarmDescription: `Fewer than ${props.minimumTasks} relay tasks running for 5 minutes: tasks are failing to start or being stopped (see the ECS service events).`,
+        metric: new cloudwatch.Metric({
+          namespace: 'ECS/ContainerInsights',
+          metricName: 'RunningTaskCount',
+          dimensionsMap: { ClusterName: props.service.cluster.clusterName, ServiceName: props.service.serviceName },
+          statistic: 'Minimum',
+          period: Duration.minutes(1),
+        }),
+        threshold: props.minimumTasks,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 5,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+    }
+
+    alarm('SesQuota', {
+      alarmName: `${prefix}-ses-quota-headroom`,
+      alarmDescription: `Over ${props.sesQuotaThresholdPercent ?? 80} % of the SES 24-hour sending quota used: ask AWS for a higher quota before SES refuses mail.`,
+      metric: props.metrics.sesQuotaUsedPercent({ period: Duration.minutes(15) }),
+      threshold: props.sesQuotaThresholdPercent ?? 80,
+    });
+
+    alarm('CertificateDaysLeft', {
+      alarmName: `${prefix}-certificate-expiring`,
+      alarmDescription: `A relay task serves a certificate with fewer than ${props.certificateDaysLeftThreshold ?? 14} days left: the renewal has not reached the secret (see the export function's log, or renew it yourself).`,
+      metric: props.metrics.certificateDaysLeft({ period: Duration.hours(1) }),
+      threshold: props.certificateDaysLeftThreshold ?? 14,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    });
+
     const bounceRate = sesReputation('Reputation.BounceRate');
     const complaintRate = sesReputation('Reputation.ComplaintRate');
     alarm('BounceRate', {
@@ -142,7 +239,7 @@ export class RelayMonitoring extends Construct {
       metric: complaintRate,
       threshold: props.complaintRateThreshold ?? 0.0008,
     });
-    this.alarms = alarms;
+    this.deploymentAlarms = [sesErrors, policyUnavailable];
 
     // --- Dashboard ----------------------------------------------------------------
     const sesEvent = (metricName: string): cloudwatch.Metric =>
@@ -249,6 +346,54 @@ export class RelayMonitoring extends Construct {
       ],
     });
   }
+
+  /**
+   * Alarms on another function of the deployment (the certificate export, the
+   * SES quota probe, the reputation guard): any error or throttle, and its
+   * slowest run near the timeout.
+   */
+  watchFunction(name: string, fn: lambda.IFunction, timeout: Duration): void {
+    const fiveMinutes = Duration.minutes(5);
+    const id = name.replace(/(^|-)([a-z])/g, (_match, _dash: string, letter: string) => letter.toUpperCase());
+    this.alarm(`${id}Errors`, {
+      alarmName: `${this.alarmNamePrefix}${name}-errors`,
+      alarmDescription: `The ${name} function failed: see its log.`,
+      metric: fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+      threshold: 1,
+    });
+    this.alarm(`${id}Throttles`, {
+      alarmName: `${this.alarmNamePrefix}${name}-throttles`,
+      alarmDescription: `The ${name} function was throttled (account concurrency).`,
+      metric: fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum' }),
+      threshold: 1,
+    });
+    this.alarm(`${id}Duration`, {
+      alarmName: `${this.alarmNamePrefix}${name}-duration-near-timeout`,
+      alarmDescription: `The ${name} function ran for over ${NEAR_TIMEOUT_SHARE * 100} % of its timeout.`,
+      metric: fn.metricDuration({ period: fiveMinutes, statistic: 'Maximum' }),
+      threshold: timeout.toMilliseconds() * NEAR_TIMEOUT_SHARE,
+    });
+  }
+
+  /** Alarms as soon as a dead-letter queue holds a message: an event some function could not handle. */
+  watchDeadLetterQueue(name: string, queue: sqs.IQueue): cloudwatch.Alarm {
+    const id = name.replace(/(^|-)([a-z])/g, (_match, _dash: string, letter: string) => letter.toUpperCase());
+    return this.alarm(`${id}DeadLetters`, {
+      alarmName: `${this.alarmNamePrefix}${name}-dead-letters`,
+      alarmDescription: `Messages wait in the ${name} dead-letter queue: events that were not handled (see the function's log, then redrive).`,
+      metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      threshold: 1,
+    });
+  }
+}
+
+type RelayAlarmProps = Omit<cloudwatch.AlarmProps, 'comparisonOperator' | 'evaluationPeriods' | 'treatMissingData'> &
+  Partial<Pick<cloudwatch.AlarmProps, 'comparisonOperator' | 'evaluationPeriods' | 'treatMissingData'>>;
+
+function nearTimeoutMs(fn: lambda.IFunction): number {
+  const timeout = (fn as lambda.Function).timeout;
+  if (!timeout) throw new Error('the function has no timeout to compare its duration with');
+  return timeout.toMilliseconds() * NEAR_TIMEOUT_SHARE;
 }
 
 /** SES's account-wide reputation rate (a fraction, 0-1), which is what SES enforces on. */

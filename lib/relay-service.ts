@@ -104,11 +104,35 @@ export interface RelayServiceProps {
    */
   readonly cpuTargetPercent?: number;
   /**
-   * Deletion protection on the load balancer (its DNS name is what clients' DNS points to).
+   * Keep the load balancer (whose DNS name clients' DNS points to) when a stack
+   * update or deletion would remove it (RetainExceptOnCreate: the rollback of
+   * the deploy that created it still deletes it). Never deletion
+   * protection: that would make a rollback of a failed first deploy impossible
+   * (ROLLBACK_FAILED); the service stack's termination protection guards it instead.
    * @default true
    */
-  readonly loadBalancerDeletionProtection?: boolean;
+  readonly retainLoadBalancer?: boolean;
+  /**
+   * How often a task reads the certificate secret again (`CERT_RELOAD_SECONDS`).
+   * @default Duration.minutes(5)
+   */
+  readonly certificateReloadInterval?: Duration;
+  /**
+   * Policy Invokes one task has in flight at most (`POLICY_MAX_IN_FLIGHT`); more wait for a free connection.
+   * @default 16
+   */
+  readonly policyMaxInFlight?: number;
+  /**
+   * The account is still in the SES sandbox: let the task send to verified
+   * recipient identities too (SES authorizes a sandbox send against them);
+   * the From address stays limited to the sending domains.
+   * @default false
+   */
+  readonly sesSandbox?: boolean;
 }
+
+/** Policy Invokes one task has in flight at most, unless told otherwise. */
+export const DEFAULT_POLICY_MAX_IN_FLIGHT = 16;
 
 /**
  * The relay front end: a Fargate service (ARM64, non-root, read-only root
@@ -171,7 +195,17 @@ export class RelayService extends Construct {
       description: 'Submission relay task: invoke the policy function, send through SES, update rate counters, read the users change feed. Nothing else.',
     });
     props.policyFunction.grantInvoke(this.taskRole);
-    props.sending.grantSendRawEmail(this.taskRole);
+    props.sending.grantSendRawEmail(this.taskRole, { anyRecipientIdentity: props.sesSandbox ?? false });
+    if (props.sesSandbox) {
+      Validations.of(this.taskRole).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]`,
+        reason:
+          'Only for a stage whose SES account is still in the sandbox (sesSandbox): SES then authorizes a send against the verified recipient identities too, which cannot be listed in advance. The From address stays limited to the sending domains by the ses:FromAddress condition, and the flag goes once production access is granted.',
+      });
+    }
+    // The task reads the certificate itself (not through the task definition's
+    // secrets), again every few minutes, so that a renewal reaches running tasks.
+    props.certificateSecret.grantRead(this.taskRole);
     props.tables.grantCounterUpdate(this.taskRole);
     props.tables.grantChangeFeedRead(this.taskRole);
 
@@ -234,6 +268,11 @@ export class RelayService extends Construct {
         }),
         HEALTH_PORT: String(RELAY_PORTS.health),
         POLICY_FUNCTION_NAME: props.policyFunction.function.functionName,
+        // A little longer than the function's own timeout, so that a slow decision ends as a function error.
+        POLICY_TIMEOUT_SECONDS: String(props.policyFunction.function.timeout!.toSeconds() + 2),
+        POLICY_MAX_IN_FLIGHT: String(props.policyMaxInFlight ?? DEFAULT_POLICY_MAX_IN_FLIGHT),
+        TLS_CERT_SECRET_ID: props.certificateSecret.secretArn,
+        CERT_RELOAD_SECONDS: String((props.certificateReloadInterval ?? Duration.minutes(5)).toSeconds()),
         SES_REGION: Stack.of(this).region,
         COUNTERS_TABLE: props.tables.countersTable.tableName,
         // While the counters table cannot be reached each task allows a user 1/maxCount of
@@ -247,10 +286,6 @@ export class RelayService extends Construct {
         STAGE: props.stage,
         LOG_LEVEL: props.logLevel ?? 'info',
       },
-      secrets: {
-        TLS_CERT_PEM: ecs.Secret.fromSecretsManager(props.certificateSecret, 'certificate'),
-        TLS_KEY_PEM: ecs.Secret.fromSecretsManager(props.certificateSecret, 'privateKey'),
-      },
       logging: ecs.LogDrivers.awsLogs({
         logGroup: this.logGroup,
         streamPrefix: 'relay',
@@ -262,12 +297,12 @@ export class RelayService extends Construct {
     Validations.of(this.taskDefinition.obtainExecutionRole()).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'Execution role (used by ECS, not by the relay): ecr:GetAuthorizationToken supports no resource-level permissions, so its resource must be "*". Image pulls are limited to the CDK asset repository, logs to the relay log group, secrets to the certificate secret.',
+        'Execution role (used by ECS, not by the relay): ecr:GetAuthorizationToken supports no resource-level permissions, so its resource must be "*". Image pulls are limited to the image\'s repository and logs to the relay log group; it reads no secret.',
     });
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds only non-secret settings (ports, host name, function, table and configuration-set names, limits). The TLS certificate and key come from Secrets Manager through the task definition\'s secrets.',
+        'The environment holds only non-secret settings (ports, host name, function, table and configuration-set names, limits, the certificate secret\'s ARN). The relay reads the TLS certificate and key from Secrets Manager itself with its task role, so that a renewal reaches running tasks.',
     });
 
     // --- Network ------------------------------------------------------------------
@@ -349,8 +384,10 @@ export class RelayService extends Construct {
       vpcSubnets: publicSubnets,
       securityGroups: [this.loadBalancerSecurityGroup],
       crossZoneEnabled: true,
-      deletionProtection: props.loadBalancerDeletionProtection ?? true,
+      deletionProtection: false,
     });
+    // RetainExceptOnCreate: a failed first deploy still deletes it on rollback; afterwards it is kept.
+    if (props.retainLoadBalancer ?? true) this.loadBalancer.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
     Validations.of(this.loadBalancer).acknowledge({
       id: 'AwsSolutions-ELB2',
       reason:

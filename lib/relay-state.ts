@@ -42,8 +42,9 @@ export class RelayState extends Construct {
   readonly sending: SendingIdentities;
   /**
    * The relay's TLS certificate: a JSON secret `{"certificate": "<PEM chain>",
-   * "privateKey": "<PEM key>"}`. Created empty; the operator puts the real
-   * certificate in with `aws secretsmanager put-secret-value` (README, "Deploying to AWS").
+   * "privateKey": "<PEM key>"}`. Created empty; filled by `RelayCertificate`'s
+   * export (ACM renews) or by the operator with `aws secretsmanager put-secret-value`
+   * (docs/deploying.md). Running tasks read it again every few minutes.
    */
   readonly certificateSecret: secretsmanager.Secret;
 
@@ -71,7 +72,7 @@ export class RelayState extends Construct {
     this.certificateSecret = new secretsmanager.Secret(this, 'TlsCertificate', {
       secretName: `submission-relay/${props.stage}/tls-certificate`,
       description:
-        'TLS certificate of the submission relay: JSON {"certificate": PEM chain, "privateKey": PEM key}. Written by the operator (certbot), read by the relay task at start.',
+        'TLS certificate of the submission relay: JSON {"certificate": PEM chain, "privateKey": PEM key}. Written by the ACM export function or the operator; read by the relay tasks, again every few minutes.',
       // Empty PEMs, not secret: the relay refuses to start until the operator puts a certificate in.
       secretObjectValue: {
         certificate: SecretValue.unsafePlainText(''),
@@ -82,7 +83,7 @@ export class RelayState extends Construct {
     Validations.of(this.certificateSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'The certificate is renewed by the operator\'s ACME client (certbot, every 60-90 days) and written with put-secret-value; a Secrets Manager rotation function cannot answer the ACME challenge for the relay\'s host name. The README (Deploying to AWS) describes the renewal and how it reaches the tasks.',
+        'The secret is a copy of a certificate whose renewal happens elsewhere: ACM renews the exportable certificate and the export function rewrites the secret on ACM\'s renewal event (or the operator writes a certificate of their own). A rotation function cannot make a CA issue a certificate; docs/deploying.md describes the renewal and how running tasks pick it up.',
     });
   }
 }

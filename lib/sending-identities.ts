@@ -1,8 +1,9 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import { Construct } from 'constructs';
+import { stackOutput } from './stack-output.ts';
 
 /** One domain the relay's users send from. */
 export interface SendingIdentitySpec {
@@ -34,7 +35,18 @@ export interface ISendingIdentities {
    * each identity and the configuration set, and only for From addresses in that
    * identity's domain.
    */
-  grantSendRawEmail(grantee: iam.IGrantable): iam.Grant;
+  grantSendRawEmail(grantee: iam.IGrantable, options?: SendRawEmailGrantOptions): iam.Grant;
+}
+
+export interface SendRawEmailGrantOptions {
+  /**
+   * Also allow the send on any identity of the account, with the same From
+   * condition: in the SES sandbox, SES authorizes a send against the verified
+   * recipient identities as well, and an identity-scoped grant refuses mail to
+   * a verified test recipient.
+   * @default false
+   */
+  readonly anyRecipientIdentity?: boolean;
 }
 
 export interface SendingIdentitiesProps {
@@ -123,7 +135,7 @@ export class SendingIdentities extends Construct implements ISendingIdentities {
     this.identities = identities;
   }
 
-  grantSendRawEmail(grantee: iam.IGrantable): iam.Grant {
+  grantSendRawEmail(grantee: iam.IGrantable, options: SendRawEmailGrantOptions = {}): iam.Grant {
     const stack = Stack.of(this);
     const configurationSetArns = this.sendableConfigurationSetNames.map((name) =>
       stack.formatArn({ service: 'ses', resource: 'configuration-set', resourceName: name }),
@@ -143,6 +155,16 @@ export class SendingIdentities extends Construct implements ISendingIdentities {
         conditions: { StringLike: { 'ses:FromAddress': `*@${domain}` } },
       });
       grant = grant ? grant.combine(next) : next;
+    }
+    if (options.anyRecipientIdentity) {
+      grant = grant!.combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['ses:SendRawEmail'],
+          resourceArns: [stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' })],
+          conditions: { StringLike: { 'ses:FromAddress': this.domains.map((domain) => `*@${domain}`) } },
+        }),
+      );
     }
     return grant as iam.Grant;
   }
@@ -192,20 +214,11 @@ export class SendingIdentities extends Construct implements ISendingIdentities {
       }
     } else {
       identity.dkimRecords.forEach((record, index) => {
-        new CfnOutput(this, `${id}DkimRecord${index + 1}`, {
-          description: `DKIM CNAME ${index + 1} of 3 for ${spec.domain}: add to DNS to verify the identity`,
-          value: `${record.name} CNAME ${record.value}`,
-        });
+        stackOutput(this, `${id}DkimRecord${index + 1}`, `DKIM CNAME ${index + 1} of 3 for ${spec.domain}: add to DNS to verify the identity`, `${record.name} CNAME ${record.value}`);
       });
       if (mailFromDomain) {
-        new CfnOutput(this, `${id}MailFromMxRecord`, {
-          description: `MAIL FROM MX record for ${mailFromDomain}`,
-          value: `${mailFromDomain} MX ${mailFromMx}`,
-        });
-        new CfnOutput(this, `${id}MailFromSpfRecord`, {
-          description: `MAIL FROM SPF record for ${mailFromDomain}`,
-          value: `${mailFromDomain} TXT "${mailFromSpf}"`,
-        });
+        stackOutput(this, `${id}MailFromMxRecord`, `MAIL FROM MX record for ${mailFromDomain}`, `${mailFromDomain} MX ${mailFromMx}`);
+        stackOutput(this, `${id}MailFromSpfRecord`, `MAIL FROM SPF record for ${mailFromDomain}`, `${mailFromDomain} TXT "${mailFromSpf}"`);
       }
     }
     return identity;

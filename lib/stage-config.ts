@@ -13,6 +13,11 @@ import { reputationThresholdsSchema } from '../lambda/reputation-policy.ts';
 export const STAGES_CONTEXT_KEY = 'submission-relay:stages';
 /** Context key naming the stage to synthesize (`-c stage=prod`). */
 export const STAGE_CONTEXT_KEY = 'stage';
+/**
+ * Context key of a prebuilt relay image (`-c relayImage=<repo>@sha256:...`),
+ * which overrides the stage's own `relayImage`: what a CI pipeline passes after pushing.
+ */
+export const RELAY_IMAGE_CONTEXT_KEY = 'relayImage';
 /** Stage used when `-c stage=...` is not given: the cheap, disposable one. */
 export const DEFAULT_STAGE = 'dev';
 
@@ -82,7 +87,20 @@ const stageConfigSchema = z
     retainData: z.boolean(),
     containerInsights: z.boolean(),
     alarmEmail: z.email().optional(),
-    policyReservedConcurrency: z.number().int().min(1).optional(),
+    alarmTopicArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
+      .optional(),
+    certificate: z.enum(['acm-export', 'operator']),
+    relayImage: z
+      .string()
+      .regex(
+        /^[a-z0-9]+(?:[.-][a-z0-9]+)*(?::\d+)?\/[a-z0-9]+(?:[._\/-][a-z0-9]+)*@sha256:[0-9a-f]{64}$/,
+        'must be an image by digest, <registry>/<repository>@sha256:<64 hex digits>',
+      )
+      .optional(),
+    sesSandbox: z.boolean().optional(),
+    policyReservedConcurrency: z.union([z.literal('auto'), z.number().int().min(1)]).optional(),
     connectionsPerTask: z.number().int().min(1),
     authFailureAlarmThreshold: z.number().int().min(1),
     /** Reputation thresholds of the stage (lambda/reputation-policy.ts) and how long message trails are kept. */
@@ -97,6 +115,15 @@ const stageConfigSchema = z
   .refine((c) => !c.hostnameZone || isWithinZone(c.hostname, c.hostnameZone.zoneName), {
     message: 'hostnameZone must be the zone of hostname or of one of its parents',
     path: ['hostnameZone'],
+  })
+  // Alarms that reach nobody are no alarms: a stage that keeps data must say where they go.
+  .refine((c) => !c.retainData || c.alarmEmail || c.alarmTopicArn, {
+    message: 'a stage with retainData must name an alarm destination: set alarmEmail or alarmTopicArn',
+    path: ['alarmEmail'],
+  })
+  .refine((c) => !(c.alarmEmail && c.alarmTopicArn), {
+    message: 'alarmEmail subscribes to the stage\'s own topic; with alarmTopicArn subscribe on that topic instead',
+    path: ['alarmTopicArn'],
   });
 
 /**
@@ -140,7 +167,8 @@ export function loadStageConfig(node: Node): ResolvedStage {
   if (raw === undefined) {
     throw new StageConfigError([`unknown stage "${stage}"; cdk.json defines: ${Object.keys(stages).join(', ')} (pick one with -c stage=NAME)`]);
   }
-  return { stage, config: parseStageConfig(stage, raw) };
+  const image: unknown = node.tryGetContext(RELAY_IMAGE_CONTEXT_KEY);
+  return { stage, config: parseStageConfig(stage, image === undefined ? raw : { ...(raw as object), relayImage: image }) };
 }
 
 /** Validates one stage's settings; exported for tests and for apps that keep their settings elsewhere. */

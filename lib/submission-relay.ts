@@ -1,6 +1,7 @@
-import { CfnOutput, RemovalPolicy } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
@@ -11,7 +12,9 @@ import { PolicyFunction } from './policy-function.ts';
 import { RelayMetrics } from './relay-metrics.ts';
 import { RelayMonitoring } from './relay-monitoring.ts';
 import { RelayNetwork } from './relay-network.ts';
-import { RELAY_PORTS, RelayService } from './relay-service.ts';
+import { stackOutput } from './stack-output.ts';
+import { DEFAULT_POLICY_MAX_IN_FLIGHT, RELAY_PORTS, RelayService } from './relay-service.ts';
+import { SesQuotaProbe } from './ses-quota-probe.ts';
 import type { IRelayTables } from './relay-tables.ts';
 import type { ISendingIdentities } from './sending-identities.ts';
 
@@ -63,7 +66,8 @@ export interface SubmissionRelayProps {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
-   * Keep log groups (and the load balancer, by deletion protection) when they would be removed.
+   * Keep log groups and the load balancer when they would be removed (a retain
+   * policy, never deletion protection: a failed first deploy must roll back).
    * @default true
    */
   readonly retain?: boolean;
@@ -98,10 +102,28 @@ export interface SubmissionRelayProps {
    */
   readonly authFailureAlarmThreshold?: number;
   /**
-   * Reserved concurrency of the policy function.
-   * @default - none
+   * Reserved concurrency of the policy function: a number, or `auto`: what the
+   * tasks can ask of it at most (`maxCount` tasks × `policyMaxInFlight` Invokes).
+   * Lambda keeps 100 of the account's concurrency unreserved, so a new account
+   * (quota 10) must ask for more first (`relayctl doctor` checks).
+   * @default - none, the account's unreserved pool
    */
-  readonly policyReservedConcurrency?: number;
+  readonly policyReservedConcurrency?: number | 'auto';
+  /**
+   * Policy Invokes one task has in flight at most.
+   * @default 16
+   */
+  readonly policyMaxInFlight?: number;
+  /**
+   * The SES account is still in the sandbox (see `RelayServiceProps.sesSandbox`).
+   * @default false
+   */
+  readonly sesSandbox?: boolean;
+  /**
+   * The certificate export function of the data stack, to alarm on its failures.
+   * @default - none watched
+   */
+  readonly certificateExport?: { readonly function: lambda.IFunction; readonly timeout: Duration };
   /**
    * Public hosted zone in which to create an alias A record for `hostname` pointing at the NLB.
    * @default - no record; point the name at the `LoadBalancerDnsName` output yourself
@@ -141,6 +163,7 @@ export class SubmissionRelay extends Construct {
   readonly service: RelayService;
   readonly monitoring: RelayMonitoring;
   readonly metrics: RelayMetrics;
+  readonly sesQuota: SesQuotaProbe;
 
   constructor(scope: Construct, id: string, props: SubmissionRelayProps) {
     super(scope, id);
@@ -159,7 +182,14 @@ export class SubmissionRelay extends Construct {
     this.policyFunction = new PolicyFunction(this, 'Policy', {
       tables: props.tables,
       entry: props.policyFunctionEntry,
-      reservedConcurrency: props.policyReservedConcurrency,
+      ...(props.policyReservedConcurrency
+        ? {
+            reservedConcurrency:
+              props.policyReservedConcurrency === 'auto'
+                ? (props.maxCount ?? 6) * (props.policyMaxInFlight ?? DEFAULT_POLICY_MAX_IN_FLIGHT)
+                : props.policyReservedConcurrency,
+          }
+        : {}),
       logRetention,
       logRemovalPolicy,
     });
@@ -186,8 +216,12 @@ export class SubmissionRelay extends Construct {
       logLevel: props.logLevel,
       containerInsights: props.containerInsights,
       connectionsPerTask: props.connectionsPerTask,
-      loadBalancerDeletionProtection: retain,
+      retainLoadBalancer: retain,
+      ...(props.policyMaxInFlight ? { policyMaxInFlight: props.policyMaxInFlight } : {}),
+      ...(props.sesSandbox ? { sesSandbox: props.sesSandbox } : {}),
     });
+
+    this.sesQuota = new SesQuotaProbe(this, 'SesQuota', { metrics: this.metrics, logRetention, logRemovalPolicy });
 
     this.monitoring = new RelayMonitoring(this, 'Monitoring', {
       stage: props.stage,
@@ -202,7 +236,18 @@ export class SubmissionRelay extends Construct {
       configurationSetName: props.sendingIdentities.configurationSetName,
       alarmTopic: props.alarmTopic,
       authFailureThreshold: props.authFailureAlarmThreshold,
+      minimumTasks: props.desiredCount ?? 2,
+      containerInsights: props.containerInsights ?? true,
     });
+    this.monitoring.watchFunction('ses-quota-probe', this.sesQuota.probe.function, SesQuotaProbe.TIMEOUT);
+    if (props.certificateExport) {
+      this.monitoring.watchFunction('certificate-export', props.certificateExport.function, props.certificateExport.timeout);
+    }
+    // A deployment whose new tasks make SES errors or policy failures jump rolls itself back.
+    this.service.service.enableDeploymentAlarms(
+      this.monitoring.deploymentAlarms.map((alarm) => alarm.alarmName),
+      { behavior: ecs.AlarmBehavior.ROLLBACK_ON_ALARM },
+    );
 
     if (props.hostnameZone) {
       new route53.ARecord(this, 'HostnameRecord', {
@@ -212,25 +257,11 @@ export class SubmissionRelay extends Construct {
       });
     }
 
-    new CfnOutput(this, 'LoadBalancerDnsName', {
-      description: `DNS name of the NLB: point ${props.hostname} at it (CNAME, or alias A record)`,
-      value: this.service.loadBalancer.loadBalancerDnsName,
-    });
-    new CfnOutput(this, 'ClusterName', {
-      description: 'ECS cluster (for aws ecs update-service --force-new-deployment after a certificate renewal)',
-      value: this.service.cluster.clusterName,
-    });
-    new CfnOutput(this, 'ServiceName', {
-      description: 'ECS service of the relay',
-      value: this.service.service.serviceName,
-    });
-    new CfnOutput(this, 'PolicyFunctionName', {
-      description: 'The policy Lambda',
-      value: this.policyFunction.function.functionName,
-    });
-    new CfnOutput(this, 'DashboardName', {
-      description: 'CloudWatch dashboard',
-      value: this.monitoring.dashboard.dashboardName,
-    });
+    stackOutput(this, 'LoadBalancerDnsName', `DNS name of the NLB: point ${props.hostname} at it (CNAME, or alias A record)`, this.service.loadBalancer.loadBalancerDnsName);
+    stackOutput(this, 'ClusterName', 'ECS cluster of the relay', this.service.cluster.clusterName);
+    stackOutput(this, 'ServiceName', 'ECS service of the relay', this.service.service.serviceName);
+    stackOutput(this, 'PolicyFunctionName', 'The policy Lambda', this.policyFunction.function.functionName);
+    stackOutput(this, 'RelayLogGroupName', 'Log group of the relay tasks (sessions, certificate reloads)', this.service.logGroup.logGroupName);
+    stackOutput(this, 'DashboardName', 'CloudWatch dashboard', this.monitoring.dashboard.dashboardName);
   }
 }

@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 
 /**
@@ -40,11 +41,19 @@ export function createSesClient(target: AwsTarget, timeoutMs: number): SESv2Clie
  * the timeout stays well inside what an SMTP client waits for a reply to AUTH
  * or MAIL (RFC 5321 4.5.3.2 gives minutes, real clients give far less).
  */
-export function createLambdaClient(target: AwsTarget, timeoutMs: number): LambdaClient {
+export function createLambdaClient(target: AwsTarget, timeoutMs: number, maxInFlight = 50): LambdaClient {
+  // One Invoke per connection: the socket cap is the cap on Invokes in flight.
+  const agent = { keepAlive: true, maxSockets: maxInFlight };
   return new LambdaClient({
     ...target,
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: Math.min(timeoutMs, 2_000), requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: Math.min(timeoutMs, 2_000),
+      requestTimeout: timeoutMs,
+      throwOnRequestTimeout: true,
+      httpAgent: agent,
+      httpsAgent: agent,
+    },
   });
 }
 
@@ -63,6 +72,11 @@ export function createCountersClient(target: AwsTarget): DynamoDBClient {
     cacheMiddleware: true,
     requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
   });
+}
+
+/** Secrets Manager client for the certificate poll: off the hot path, so the SDK's standard retries. */
+export function createSecretsClient(target: AwsTarget): SecretsManagerClient {
+  return new SecretsManagerClient({ ...target, maxAttempts: 3, logger: QUIET, requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000 } });
 }
 
 /**

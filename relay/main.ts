@@ -6,8 +6,9 @@
  * MAIL) and 465 (implicit TLS). Trusts nothing a client says until the policy
  * function has permitted its credentials and each envelope sender. Talks to the
  * policy function (Lambda Invoke), SES (SendEmail), the counters table and the
- * users table's change feed (read only) with the task role, and to nothing
- * else. Never logs passwords, AUTH data or key material.
+ * users table's change feed (read only) and the certificate secret
+ * (GetSecretValue) with the task role, and to nothing else. Never logs
+ * passwords, AUTH data or key material.
  *
  * STANDARDS: RFC 5321 (SMTP), RFC 6409 (submission), RFC 8314 (implicit TLS),
  * RFC 3207 (STARTTLS), RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 3463 and 2034
@@ -19,8 +20,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { UserStore } from '../lambda/user-store.ts';
-import { createChangeFeedClient, createCountersClient, createLambdaClient, createSesClient } from './aws-clients.ts';
+import { createChangeFeedClient, createCountersClient, createLambdaClient, createSecretsClient, createSesClient } from './aws-clients.ts';
 import { CachingPolicyClient } from './caching-policy-client.ts';
+import { CertificateReload } from './certificate-reload.ts';
 import { ChangeFeed } from './change-feed.ts';
 import { LambdaPolicyClient } from './lambda-policy-client.ts';
 import { changeFeedSettingsFrom, parseRelayEnv, parseSettings, recipientDomainCheckFrom, relaySettingsFrom, sendingQuotaOptionsFrom } from './relay-config.ts';
@@ -30,7 +32,7 @@ import { startRelay } from './relay-server.ts';
 import { SesSender } from './ses-sender.ts';
 import { SendingQuota } from './sending-quota.ts';
 import { exitWithStartupFailure, listenFailure } from './startup-failure.ts';
-import { loadTlsCredentials } from './tls-credentials.ts';
+import { certificateSourceFrom } from './tls-credentials.ts';
 
 /** Settings only the container reads (the CDK stack sets them; README, "Settings"). */
 const awsEnvSchema = z.object({
@@ -56,7 +58,13 @@ async function main(): Promise<void> {
     SUBMISSION_PORT: '2587',
     SUBMISSIONS_PORT: '2465',
   });
-  const tls = await loadTlsCredentials(process.env);
+  // The certificate is read again every CERT_RELOAD_SECONDS: a renewal written
+  // into the secret reaches new connections without restarting the task.
+  const certificate = await CertificateReload.load({
+    source: certificateSourceFrom(process.env, () => createSecretsClient({ region: awsEnv.AWS_REGION })),
+    log,
+    intervalMs: settings.CERT_RELOAD_SECONDS * 1000,
+  });
   const metrics = new RelayMetrics({
     namespace: awsEnv.METRICS_NAMESPACE,
     stage: awsEnv.STAGE,
@@ -71,7 +79,7 @@ async function main(): Promise<void> {
   // POLICY_CACHE_SECONDS at most): a user who sends again costs no Invoke and no
   // password hash (see caching-policy-client.ts).
   const policy = new CachingPolicyClient(
-    new LambdaPolicyClient(createLambdaClient({ region: awsEnv.AWS_REGION }, settings.POLICY_TIMEOUT_SECONDS * 1000), awsEnv.POLICY_FUNCTION_NAME),
+    new LambdaPolicyClient(createLambdaClient({ region: awsEnv.AWS_REGION }, settings.POLICY_TIMEOUT_SECONDS * 1000, settings.POLICY_MAX_IN_FLIGHT), awsEnv.POLICY_FUNCTION_NAME),
     { ttlMs: settings.POLICY_CACHE_SECONDS * 1000, ...(changes ? { changes } : {}) },
   );
   await changes?.start();
@@ -81,7 +89,8 @@ async function main(): Promise<void> {
   });
   const recipientDomains = recipientDomainCheckFrom(settings);
   if (!awsEnv.COUNTERS_TABLE) log.warn({ event: 'config' }, 'COUNTERS_TABLE is not set: per-user sending limits are not counted');
-  const relay = await startRelay(relaySettingsFrom(settings, tls), {
+  metrics.observeCertificateDaysLeft(() => certificate.daysLeft());
+  const relay = await startRelay(relaySettingsFrom(settings, certificate.credentials), {
     metrics,
     policy,
     ses,
@@ -92,6 +101,7 @@ async function main(): Promise<void> {
     ...(recipientDomains ? { recipientDomains } : {}),
     ...(changes ? { changes } : {}),
   });
+  certificate.watch((credentials) => relay.updateCertificate(credentials));
 
   // The load balancer's health check: plain HTTP on its own port, so that it is
   // never an SMTP session in the logs. 503 while draining takes the task out of
@@ -104,6 +114,7 @@ async function main(): Promise<void> {
   await once(health, 'listening').catch(async (error: unknown) => {
     await relay.close();
     await changes?.stop();
+    await certificate.close();
     throw listenFailure('health', settings.RELAY_LISTEN, awsEnv.HEALTH_PORT, error);
   });
 
@@ -123,6 +134,7 @@ async function main(): Promise<void> {
     relay
       .close(settings.SHUTDOWN_GRACE_SECONDS * 1000)
       .then(() => changes?.stop())
+      .then(() => certificate.close())
       .then(() => {
         log.info({ event: 'stop' }, 'relay stopped');
         health.close();

@@ -73,6 +73,12 @@ export const relayEnvSchema = z.object({
   SES_TIMEOUT_SECONDS: positive.default(30),
   /** Per Invoke attempt; two attempts at most. Well inside a client's patience for AUTH. */
   POLICY_TIMEOUT_SECONDS: z.coerce.number().positive().default(5),
+  /**
+   * Policy Invokes in flight at once per process; more wait for a free
+   * connection. Bounds what the tasks together can ask of the policy function,
+   * whose reserved concurrency is sized from it.
+   */
+  POLICY_MAX_IN_FLIGHT: positive.max(1_000).default(16),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).default(100),
   /**
    * How long the relay remembers a permit of the policy (a successful AUTH, an
@@ -80,6 +86,11 @@ export const relayEnvSchema = z.object({
    * takes effect within this bound. 0 asks the policy every time.
    */
   POLICY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
+  /**
+   * How often the certificate source (secret or files) is read again, so that
+   * a renewed certificate reaches running relays without a restart.
+   */
+  CERT_RELOAD_SECONDS: positive.max(86_400).default(300),
   /** Time between two reads of the users table's change feed (revocation). */
   REVOCATION_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
   /**

@@ -15,6 +15,7 @@ export const METRIC = {
   sesErrors: 'SesErrors',
   sesLatency: 'SesLatency',
   connections: 'Connections',
+  certificateDaysLeft: 'CertificateDaysLeft',
   /** Failed reads of the users table's change feed (revocation); see relay/change-feed.ts. */
   changeFeedErrors: 'ChangeFeedErrors',
 } as const;
@@ -36,6 +37,7 @@ export class RelayMetrics {
   private latencies = new Map<number, number>();
   private readonly timer: NodeJS.Timeout;
   private openSessions: (() => number) | undefined;
+  private certificateDaysLeft: (() => number) | undefined;
 
   constructor(private readonly options: RelayMetricsOptions) {
     this.timer = setInterval(() => this.flush(), options.flushIntervalMs ?? 60_000);
@@ -45,6 +47,11 @@ export class RelayMetrics {
   /** Samples the number of open sessions at each flush. */
   observeConnections(openSessions: () => number): void {
     this.openSessions = openSessions;
+  }
+
+  /** Samples the days left on the served certificate at each flush (a gauge the expiry alarm watches). */
+  observeCertificateDaysLeft(daysLeft: () => number): void {
+    this.certificateDaysLeft = daysLeft;
   }
 
   count(metric: (typeof METRIC)['accepted' | 'authFailures' | 'sesErrors' | 'changeFeedErrors']): void {
@@ -76,6 +83,11 @@ export class RelayMetrics {
     if (connections !== undefined) {
       metrics.push({ Name: METRIC.connections, Unit: 'Count' });
       values[METRIC.connections] = connections;
+    }
+    const daysLeft = this.certificateDaysLeft?.();
+    if (daysLeft !== undefined) {
+      metrics.push({ Name: METRIC.certificateDaysLeft, Unit: 'None' });
+      values[METRIC.certificateDaysLeft] = daysLeft;
     }
     if (metrics.length) {
       write(JSON.stringify({

@@ -69,6 +69,11 @@ export interface RunningRelay {
   /** Number of open SMTP sessions on both listeners. */
   connections(): number;
   /**
+   * Serves a new certificate to every handshake from now on, on both listeners;
+   * sessions already in TLS keep the one they negotiated.
+   */
+  updateCertificate(credentials: { readonly cert: string | Buffer; readonly key: string | Buffer }): void;
+  /**
    * Stops accepting, lets open transactions finish for up to `graceMs`, then
    * answers whoever is left `421 4.3.2` and closes.
    */
@@ -180,6 +185,9 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     submissionPort,
     submissionsPort,
     connections: openSessions,
+    updateCertificate({ cert, key }) {
+      for (const server of servers) server.updateSecureContext({ cert, key });
+    },
     async close(graceMs = 0) {
       await Promise.all(servers.map((server) => server.drain(graceMs)));
       deps.metrics?.close();

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { OWNER_INDEX } from '../../lambda/user-store.ts';
 import { certificateExpiryCheck, describeFailure, type CheckResult } from './doctor-check.ts';
@@ -17,7 +18,16 @@ export interface AwsDeployment {
   readonly identities: readonly string[];
   /** `host` or `host:port` (default port 465) whose served certificate to check. */
   readonly certificateHost?: string;
+  /**
+   * Reserved concurrency the stage gives the policy function: check, before the
+   * first deploy, that the account's Lambda concurrency quota leaves room for it.
+   */
+  readonly policyReservedConcurrency?: number;
+  readonly lambdaEndpoint?: string;
 }
+
+/** Lambda refuses a reservation that leaves the account fewer unreserved executions than this. */
+const LAMBDA_MIN_UNRESERVED = 100;
 
 /** Share of the 24-hour quota past which sending is close to being refused. */
 const QUOTA_WARNING_SHARE = 0.8;
@@ -50,6 +60,18 @@ export async function checkAwsDeployment(deployment: AwsDeployment): Promise<Che
     const results = [await checkTable(dynamo, deployment.table), ...(await checkSesAccount(ses))];
     for (const identity of deployment.identities) results.push(...(await checkIdentity(ses, identity)));
     if (deployment.certificateHost) results.push(await checkServedCertificate(deployment.certificateHost));
+    if (deployment.policyReservedConcurrency !== undefined) {
+      const lambda = new LambdaClient({
+        ...clientOptions,
+        ...(deployment.region ? { region: deployment.region } : {}),
+        ...(deployment.lambdaEndpoint ? { endpoint: deployment.lambdaEndpoint } : {}),
+      });
+      try {
+        results.push(await checkLambdaConcurrency(lambda, deployment.policyReservedConcurrency));
+      } finally {
+        lambda.destroy();
+      }
+    }
     return results;
   } finally {
     dynamo.destroy();
@@ -159,6 +181,31 @@ async function checkIdentity(ses: SESv2Client, identity: string): Promise<CheckR
   return [verified, signing];
 }
 
+/**
+ * Whether the account can reserve `reserved` executions for the policy
+ * function: Lambda keeps 100 unreserved, and a new account's quota may be as
+ * low as 10, in which case the deploy of the service stack fails.
+ */
+async function checkLambdaConcurrency(lambda: LambdaClient, reserved: number): Promise<CheckResult> {
+  const check = 'lambda concurrency';
+  let settings;
+  try {
+    settings = await lambda.send(new GetAccountSettingsCommand({}));
+  } catch (error) {
+    return { check, status: 'fail', message: `cannot read the Lambda account settings: ${describeFailure(error)}`, fix: 'check --region and that the credentials may call lambda:GetAccountSettings' };
+  }
+  const quota = settings.AccountLimit?.ConcurrentExecutions ?? 0;
+  const unreserved = settings.AccountLimit?.UnreservedConcurrentExecutions ?? quota;
+  const text = `account quota ${quota} concurrent executions, ${unreserved} unreserved; the policy function reserves ${reserved}`;
+  if (unreserved - reserved >= LAMBDA_MIN_UNRESERVED) return { check, status: 'ok', message: text };
+  return {
+    check,
+    status: 'fail',
+    message: `${text}, which would leave fewer than ${LAMBDA_MIN_UNRESERVED} unreserved: Lambda refuses it and the deploy fails`,
+    fix: `ask for a higher "Concurrent executions" quota (Service Quotas, AWS Lambda, L-B99A9384; at least ${reserved + LAMBDA_MIN_UNRESERVED + (quota - unreserved)}), or set a smaller policyReservedConcurrency for the stage`,
+  };
+}
+
 /** Connects like a mail client to the relay's implicit-TLS port and judges the certificate it serves. */
 async function checkServedCertificate(target: string): Promise<CheckResult> {
   const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(target);
@@ -177,9 +224,9 @@ async function checkServedCertificate(target: string): Promise<CheckResult> {
       socket.once('error', reject);
     });
     if (authorizationError) {
-      return { check, status: 'fail', message: `clients will refuse it: ${authorizationError}`, fix: 'serve a certificate for this host name from a public CA, with its chain (TLS_CERT_PEM)' };
+      return { check, status: 'fail', message: `clients will refuse it: ${authorizationError}`, fix: 'serve a certificate for this host name from a public CA, with its chain (the certificate secret, or TLS_CERT_FILE)' };
     }
-    return certificateExpiryCheck(check, certificate.valid_to, 'renew the certificate and redeploy it (TLS_CERT_PEM / TLS_KEY_PEM)');
+    return certificateExpiryCheck(check, certificate.valid_to, 'renew it: the ACM export function writes the renewal into the secret (docs/deploying.md, step 12), or put a new one in yourself; running tasks read it within CERT_RELOAD_SECONDS');
   } catch (error) {
     return { check, status: 'fail', message: `no TLS connection: ${describeFailure(error)}`, fix: 'check the host name, the load balancer listener on the port, and the security group' };
   }

@@ -12,6 +12,11 @@ export function doctorCommand(): Command {
     .option('--ses-endpoint <url>', 'SES endpoint (a local stand-in)')
     .option('--identity <domain>', 'SES identity the relay sends as: check it is verified and DKIM works (repeatable)', repeatable)
     .option('--certificate-host <host[:port]>', 'check the certificate the relay serves there (port 465 by default)')
+    .option('--policy-concurrency <n>', 'reserved concurrency the stage gives the policy function: check the account\'s Lambda quota leaves room for it', (value: string) => {
+      if (!/^[1-9]\d{0,5}$/.test(value)) throw new CliError(ExitCode.invalidInput, `--policy-concurrency must be a positive whole number, not "${value}"`);
+      return Number(value);
+    })
+    .option('--lambda-endpoint <url>', 'Lambda endpoint (a local stand-in)')
     .addHelpText(
       'after',
       `
@@ -19,16 +24,18 @@ Locally it checks the data dir (RELAY_DATA_DIR), the store and its table, the TL
 (expiry, 21 days' warning) and key (owner-only, matching), and that both relay ports greet
 (SUBMISSION_PORT, SUBMISSIONS_PORT; defaults 2587, 2465). With --table it checks the table in
 AWS, the SES account (sending enabled, sandbox, quota), each --identity (verified, DKIM) and
-the served certificate. One line per check: ok, warn or fail, with what to do. Exit code 5
+the served certificate, and with --policy-concurrency that the account's Lambda concurrency
+quota leaves room for that reservation (new accounts may have 10). One line per check: ok, warn or fail, with what to do. Exit code 5
 when a check fails (warnings alone exit 0).
 ` +
         examples(
           'relayctl doctor',
           'relayctl doctor --table relay-users --region eu-west-1 --identity example.org --certificate-host smtp.example.org',
+          'relayctl doctor --table relay-users --region eu-west-1 --policy-concurrency 96',
           'relayctl --json doctor | jq -r \'.checks[] | select(.status != "ok") | .check\'',
         ),
     )
-    .action(async (options: { sesRegion?: string; sesEndpoint?: string; identity?: string[]; certificateHost?: string }, command: Command) => {
+    .action(async (options: { sesRegion?: string; sesEndpoint?: string; identity?: string[]; certificateHost?: string; policyConcurrency?: number; lambdaEndpoint?: string }, command: Command) => {
       const context = contextOf(command);
       const { location } = context;
       // Loaded on use: the SES client is the heaviest module relayctl has, and only this needs it.
@@ -42,6 +49,8 @@ when a check fails (warnings alone exit 0).
             ...(options.sesRegion ? { sesRegion: options.sesRegion } : {}),
             ...(options.sesEndpoint ? { sesEndpoint: options.sesEndpoint } : {}),
             ...(options.certificateHost ? { certificateHost: options.certificateHost } : {}),
+            ...(options.policyConcurrency ? { policyReservedConcurrency: options.policyConcurrency } : {}),
+            ...(options.lambdaEndpoint ? { lambdaEndpoint: options.lambdaEndpoint } : {}),
           })
         : await (await import('./local-deployment-checks.ts')).checkLocalDeployment(location.dataDir, process.env);
       const failed = checks.filter((check) => check.status === 'fail').length;

@@ -4,6 +4,7 @@ import type { PolicyClient } from '../../lambda/policy-contract.ts';
 import { UserStore } from '../../lambda/user-store.ts';
 import { createChangeFeedClient, createCountersClient, createLambdaClient, createSesClient, type AwsTarget } from '../aws-clients.ts';
 import { CachingPolicyClient } from '../caching-policy-client.ts';
+import { CertificateReload } from '../certificate-reload.ts';
 import { ChangeFeed } from '../change-feed.ts';
 import { DirectPolicyClient } from '../direct-policy-client.ts';
 import { LambdaPolicyClient } from '../lambda-policy-client.ts';
@@ -14,6 +15,7 @@ import { startRelay, type RunningRelay } from '../relay-server.ts';
 import { SesSender } from '../ses-sender.ts';
 import { SendingQuota } from '../sending-quota.ts';
 import { ensurePrivateDir } from '../private-path.ts';
+import { fileCertificateSource } from '../tls-credentials.ts';
 import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { LOCAL_DEFAULTS } from './local-defaults.ts';
 import { ensureLocalTables } from './local-tables.ts';
@@ -72,6 +74,8 @@ export interface LocalStack {
   /** The users table's change feed as this relay follows it. */
   readonly changes: ChangeFeed;
   readonly certPath: string;
+  /** The certificate in use and its reload from the files in `<dataDir>/tls/`. */
+  readonly certificate: CertificateReload;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -121,7 +125,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (options.policyTransport === 'lambda') {
       lambda = await startLocalLambdaEndpoint({ handler, functionName: 'relay-policy' });
       closers.push(() => lambda!.close());
-      policy = new LambdaPolicyClient(createLambdaClient(localTarget(lambda.url), settings.POLICY_TIMEOUT_SECONDS * 1000), 'relay-policy');
+      policy = new LambdaPolicyClient(createLambdaClient(localTarget(lambda.url), settings.POLICY_TIMEOUT_SECONDS * 1000, settings.POLICY_MAX_IN_FLIGHT), 'relay-policy');
     }
     if (options.wrapPolicy) policy = options.wrapPolicy(policy);
     // The feed reads through a client of its own, with the timeout the container's has.
@@ -132,14 +136,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await changes.start();
     closers.push(() => changes.stop());
 
-    const certificate = await ensureSelfSignedCertificate(options.dataDir, settings.RELAY_HOSTNAME);
+    const { certPath, keyPath } = await ensureSelfSignedCertificate(options.dataDir, settings.RELAY_HOSTNAME);
+    // Read again every CERT_RELOAD_SECONDS, as in AWS: replace the files and new connections get the new certificate.
+    const certificate = await CertificateReload.load({
+      source: fileCertificateSource(certPath, keyPath),
+      log,
+      intervalMs: settings.CERT_RELOAD_SECONDS * 1000,
+    });
+    closers.push(() => certificate.close());
     const sender = new SesSender(createSesClient(localTarget(options.sesEndpoint ?? ses.url), settings.SES_TIMEOUT_SECONDS * 1000), {
       throttleRetries: settings.SES_THROTTLE_RETRIES,
       throttleBackoffMs: 200,
     });
     const quota = new SendingQuota(createCountersClient({ ...localTarget(dynamo.endpoint), region: 'local' }), LOCAL_COUNTERS_TABLE, sendingQuotaOptionsFrom(settings));
     const recipientDomains = recipientDomainCheckFrom(settings);
-    const relay = await startRelay(relaySettingsFrom(settings, certificate), {
+    options.metrics?.observeCertificateDaysLeft(() => certificate.daysLeft());
+    const relay = await startRelay(relaySettingsFrom(settings, certificate.credentials), {
       policy: cache,
       ses: sender,
       log,
@@ -148,6 +160,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(recipientDomains ? { recipientDomains } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
+
+    certificate.watch((credentials) => relay.updateCertificate(credentials));
 
     return {
       relay,
@@ -160,7 +174,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(lambda ? { lambda } : {}),
       ...('faults' in dynamo ? { dynamo } : {}),
       changes,
-      certPath: certificate.certPath,
+      certPath,
+      certificate,
       async close(graceMs = 0) {
         await relay.close(graceMs);
         await reputation.settled();

@@ -52,7 +52,10 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-ECS2 @ SubmissionRelay-prod-Service/Relay/Service/Task',
       'AwsSolutions-ELB2 @ SubmissionRelay-prod-Service/Relay/Service/LoadBalancer',
       'AwsSolutions-IAM5[Resource::*] @ SubmissionRelay-prod-Service/Relay/Service/Task/ExecutionRole',
-      'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Relay/Policy/Function',
+      'AwsSolutions-IAM5[Resource::*] @ SubmissionRelay-prod-Service/Relay/SesQuota/Probe/Role',
+      'AwsSolutions-L1 @ SubmissionRelay-prod-Data/Certificate/Export/Function',
+      'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Relay/Policy/Resource/Function',
+      'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Relay/SesQuota/Probe/Function',
       'AwsSolutions-L1 @ SubmissionRelay-prod-Service/Reputation/Function',
       'AwsSolutions-SMG4 @ SubmissionRelay-prod-Data/State/TlsCertificate',
       'AwsSolutions-SNS2 @ SubmissionRelay-prod-Service/Alarms',
@@ -60,11 +63,13 @@ describe('cdk-nag AwsSolutions', () => {
     ]);
   });
 
-  test('dev additionally acknowledges only what its stage switches off (PITR, Container Insights)', () => {
+  test('dev additionally acknowledges only what its stage switches off (PITR, Container Insights) or on (the SES sandbox grant)', () => {
+    const prodAcks = acknowledgements(synthRelay({ stage: 'prod' }).app).length;
     const acks = acknowledgements(synthRelay({ stage: 'dev' }).app).map((a) => a.id);
     assert.equal(acks.filter((id) => id === 'AwsSolutions-DDB3').length, 2, 'the relay tables and the reputation table');
     assert.ok(acks.includes('AwsSolutions-ECS4'));
-    assert.equal(acks.length, 12);
+    assert.ok(acks.includes('AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]'));
+    assert.equal(acks.length, prodAcks + 4);
   });
 
   test('the app registers the checks as a validation plugin: a clean app synthesizes (with CloudFormation validation)', () => {

@@ -6,7 +6,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { resourceById, synthRelay } from './support/relay-app.ts';
 
 const prod = synthRelay({ stage: 'prod' });
-const reserved = synthRelay({ stage: 'prod', overrides: { policyReservedConcurrency: 25 } });
+const reserved = synthRelay({ stage: 'dev', overrides: { policyReservedConcurrency: 25 } });
 
 describe('policy function', () => {
   test('Node 22 on ARM64, sized for password hashing, 10 s timeout', () => {
@@ -36,13 +36,23 @@ describe('policy function', () => {
     });
   });
 
-  test('has no reserved concurrency unless the stage asks for it', () => {
+  test('reserved concurrency: "auto" (prod) is what the tasks can ask at most, maxCount x POLICY_MAX_IN_FLIGHT', () => {
     const { resource } = resourceById(prod.service, 'AWS::Lambda::Function', 'RelayPolicyFunction');
-    assert.equal(resource.Properties.ReservedConcurrentExecutions, undefined);
+    const container = resourceById(prod.service, 'AWS::ECS::TaskDefinition', 'RelayServiceTask').resource.Properties.ContainerDefinitions[0];
+    const inFlight = Number(container.Environment.find((e: { Name: string }) => e.Name === 'POLICY_MAX_IN_FLIGHT').Value);
+    assert.equal(inFlight, 16);
+    assert.equal(resource.Properties.ReservedConcurrentExecutions, 6 * inFlight);
+  });
+
+  test('reserved concurrency: a number is taken as is; none unless the stage asks', () => {
     reserved.service.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
+      MemorySize: 1024,
       ReservedConcurrentExecutions: 25,
     });
+    const dev = synthRelay({ stage: 'dev' });
+    const { resource } = resourceById(dev.service, 'AWS::Lambda::Function', 'RelayPolicyFunction');
+    assert.equal(resource.Properties.ReservedConcurrentExecutions, undefined);
   });
 
   test('is bundled by the local esbuild into index.js (no Docker)', () => {

@@ -30,7 +30,7 @@ const fromDataStack = (outputPattern: RegExp) =>
     }),
   });
 
-describe('relay task role: invoke the policy function, send through SES, update counters, read the change feed, nothing else', () => {
+describe('relay task role: invoke the policy function, send through SES, update counters, read the change feed and its certificate, nothing else', () => {
   test('is assumable by ECS tasks of this account only', () => {
     template.hasResourceProperties('AWS::IAM::Role', {
       RoleName: Match.absent(),
@@ -53,13 +53,23 @@ describe('relay task role: invoke the policy function, send through SES, update 
     assert.equal(resource.Properties.ManagedPolicyArns, undefined, 'no managed policies');
   });
 
-  test('has exactly four statements', () => {
+  test('has exactly five statements', () => {
     const statements = statementsOf('RelayServiceTaskRole');
     assert.deepEqual(
-      statements.map((s) => actions(s)),
-      [['lambda:InvokeFunction'], ['ses:SendRawEmail'], ['dynamodb:UpdateItem'], ['dynamodb:GetItem', 'dynamodb:Query']],
+      statements.map((s) => actions(s).sort()),
+      [['lambda:InvokeFunction'], ['ses:SendRawEmail'], ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], ['dynamodb:UpdateItem'], ['dynamodb:GetItem', 'dynamodb:Query']],
     );
     assert.ok(statements.every((s) => s.Effect === 'Allow'));
+  });
+
+  test('reads the certificate secret itself (to pick up renewals), that secret only', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          { Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Effect: 'Allow', Resource: fromDataStack(/TlsCertificate/) },
+        ]),
+      },
+    });
   });
 
   test('lambda:InvokeFunction on the policy function ARN only (no versions, no wildcard)', () => {
@@ -96,7 +106,7 @@ describe('relay task role: invoke the policy function, send through SES, update 
   });
 
   test('dynamodb:UpdateItem on the counters table only', () => {
-    const update = statementsOf('RelayServiceTaskRole')[2]!;
+    const update = statementsOf('RelayServiceTaskRole').find((statement) => actions(statement).includes('dynamodb:UpdateItem'))!;
     assert.equal(JSON.stringify(update.Resource).includes('*'), false);
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
@@ -108,7 +118,7 @@ describe('relay task role: invoke the policy function, send through SES, update 
   });
 
   test('the users table: GetItem and Query on the CHANGE partition only (the change feed), not its index, no write', () => {
-    const feed = statementsOf('RelayServiceTaskRole')[3]!;
+    const feed = statementsOf('RelayServiceTaskRole').find((statement) => actions(statement).includes('dynamodb:GetItem'))!;
     assert.deepEqual(feed.Condition, { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CHANGE'] } });
     assert.equal(JSON.stringify(feed.Resource).includes('index'), false);
     template.hasResourceProperties('AWS::IAM::Policy', {
@@ -182,17 +192,15 @@ describe('policy function role: reads the users table, writes only a rehashed pa
 });
 
 describe('execution role (ECS agent)', () => {
-  test('pulls the image, writes the relay log group, reads the certificate secret', () => {
+  test('pulls the image and writes the relay log group; reads no secret', () => {
     const statements = statementsOf('RelayServiceTaskExecutionRole');
     assert.deepEqual(statements.map((s) => actions(s).sort()), [
       ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
       ['ecr:GetAuthorizationToken'],
       ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
     ]);
     assert.equal(statements[1]!.Resource, '*', 'GetAuthorizationToken has no resource-level permissions');
     assert.match(JSON.stringify(statements[0]!.Resource), /container-assets/);
-    assert.match(JSON.stringify(statements[3]!.Resource), /TlsCertificate/);
   });
 });
 
@@ -207,17 +215,17 @@ describe('no wildcards where they matter', () => {
     }
   });
 
-  test('no "*" resource except ecr:GetAuthorizationToken', () => {
+  test('no "*" resource except ecr:GetAuthorizationToken and ses:GetAccount (neither has resource-level permissions)', () => {
     for (const statement of allStatements) {
       if (JSON.stringify(statement.Resource).includes('"*"')) {
-        assert.deepEqual(actions(statement), ['ecr:GetAuthorizationToken']);
+        assert.ok(['ecr:GetAuthorizationToken', 'ses:GetAccount'].includes(actions(statement).join()), actions(statement).join());
       }
     }
   });
 
   test('SES sending and DynamoDB writes never on a wildcard resource', () => {
     for (const statement of allStatements) {
-      const sensitive = actions(statement).some((a) => a.startsWith('ses:') || /^dynamodb:(Put|Update|Delete|BatchWrite)/.test(a));
+      const sensitive = actions(statement).some((a) => a.startsWith('ses:Send') || /^dynamodb:(Put|Update|Delete|BatchWrite)/.test(a));
       if (sensitive) assert.doesNotMatch(JSON.stringify(statement.Resource), /\*/);
     }
   });
@@ -238,6 +246,61 @@ describe('no wildcards where they matter', () => {
       assert.ok(attributes, 'a PutItem on the users table names its attributes');
       for (const secret of ['passwordHash', 'disabled', 'settings', 'owner', 'aliasOf', 'grant', 'userId']) assert.ok(!attributes.includes(secret), secret);
     }
+  });
+});
+
+describe('SES sandbox stage (sesSandbox): sends to verified recipient identities are not refused', () => {
+  test('adds ses:SendRawEmail on any identity of the account, still only From the sending domains', () => {
+    const dev = synthRelay({ stage: 'dev' });
+    dev.service.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: 'ses:SendRawEmail',
+            Effect: 'Allow',
+            Condition: { StringLike: { 'ses:FromAddress': ['*@dev.example.com'] } },
+            Resource: {
+              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ses:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':identity/*']],
+            },
+          },
+        ]),
+      },
+    });
+    assert.doesNotMatch(JSON.stringify(statementsOf('RelayServiceTaskRole')), /identity\/\*/, 'prod has no sandbox grant');
+  });
+});
+
+describe('certificate export function role (data stack)', () => {
+  const data = prod.data;
+  const exportStatements = (): Statement[] => {
+    const role = resourceById(data, 'AWS::IAM::Role', 'CertificateExportRole').id;
+    const policies = Object.values(data.findResources('AWS::IAM::Policy')).filter((policy) =>
+      (policy.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === role),
+    );
+    return policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+  };
+
+  test('exports that one certificate and reads and writes that one secret, besides its own log group', () => {
+    const certificate = resourceById(data, 'AWS::CertificateManager::Certificate', 'Certificate').id;
+    const secret = resourceById(data, 'AWS::SecretsManager::Secret', 'StateTlsCertificate').id;
+    const logs = resourceById(data, 'AWS::Logs::LogGroup', 'CertificateExportLogs').id;
+    assert.deepEqual(
+      exportStatements().map((s) => [actions(s).sort(), s.Resource]),
+      [
+        [['logs:CreateLogStream', 'logs:PutLogEvents'], { 'Fn::GetAtt': [logs, 'Arn'] }],
+        [['acm:ExportCertificate'], { Ref: certificate }],
+        [['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'], { Ref: secret }],
+      ],
+    );
+    const { resource } = resourceById(data, 'AWS::IAM::Role', 'CertificateExportRole');
+    assert.equal(resource.Properties.ManagedPolicyArns, undefined, 'no managed policies');
+  });
+});
+
+describe('SES quota probe role', () => {
+  test('may call ses:GetAccount and write its log group, nothing else', () => {
+    const statements = statementsOf('RelaySesQuotaProbeRole');
+    assert.deepEqual(statements.map((s) => actions(s).sort()), [['logs:CreateLogStream', 'logs:PutLogEvents'], ['ses:GetAccount']]);
   });
 });
 

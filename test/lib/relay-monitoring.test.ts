@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Match } from 'aws-cdk-lib/assertions';
-import { resourceById, synthRelay } from './support/relay-app.ts';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { buildApp, resourceById, synthRelay } from './support/relay-app.ts';
 
-const prod = synthRelay({ stage: 'prod' });
+// prod as cdk.json has it, plus a dead-letter queue handed to the monitoring
+// construct the way the reputation function's stack part does.
+const prodApp = buildApp({ stage: 'prod' });
+const deadLetters = new sqs.Queue(prodApp.relay.service, 'ReputationDeadLetters', { enforceSSL: true });
+prodApp.relay.service.relay.monitoring.watchDeadLetterQueue('reputation', deadLetters);
+const prodAssembly = prodApp.app.synth();
+const prod = { service: Template.fromJSON(prodAssembly.getStackByName(prodApp.relay.service.stackName).template as Record<string, unknown>) };
 const dev = synthRelay({ stage: 'dev' });
-const withEmail = synthRelay({ stage: 'prod', overrides: { alarmEmail: 'ops@example.com' } });
+const withTopic = synthRelay({ stage: 'dev', overrides: { alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms' } });
 const template = prod.service;
 
 function alarm(name: string): Record<string, any> {
@@ -17,20 +24,139 @@ function alarm(name: string): Record<string, any> {
 }
 
 describe('alarms', () => {
-  test('eight alarms: SES errors, AUTH spike, no healthy target (x2), policy errors and throttles, bounce and complaint rates', () => {
+  test('the service is covered: tasks, targets, functions, SES, certificate, dead letters', () => {
     const names = Object.values(template.findResources('AWS::CloudWatch::Alarm'))
       .map((resource) => resource.Properties.AlarmName as string)
       .sort();
     assert.deepEqual(names, [
       'SubmissionRelay-prod-auth-failure-spike',
+      'SubmissionRelay-prod-certificate-expiring',
+      'SubmissionRelay-prod-certificate-export-duration-near-timeout',
+      'SubmissionRelay-prod-certificate-export-errors',
+      'SubmissionRelay-prod-certificate-export-throttles',
+      'SubmissionRelay-prod-healthy-targets-below-minimum-465',
+      'SubmissionRelay-prod-healthy-targets-below-minimum-587',
       'SubmissionRelay-prod-no-healthy-targets-465',
       'SubmissionRelay-prod-no-healthy-targets-587',
+      'SubmissionRelay-prod-policy-duration-near-timeout',
       'SubmissionRelay-prod-policy-errors',
       'SubmissionRelay-prod-policy-throttles',
+      'SubmissionRelay-prod-policy-unavailable',
+      'SubmissionRelay-prod-reputation-dead-letters',
+      'SubmissionRelay-prod-running-tasks-below-minimum',
       'SubmissionRelay-prod-ses-bounce-rate',
       'SubmissionRelay-prod-ses-complaint-rate',
       'SubmissionRelay-prod-ses-errors',
+      'SubmissionRelay-prod-ses-quota-headroom',
+      'SubmissionRelay-prod-ses-quota-probe-duration-near-timeout',
+      'SubmissionRelay-prod-ses-quota-probe-errors',
+      'SubmissionRelay-prod-ses-quota-probe-throttles',
     ]);
+  });
+
+  test('running tasks below the minimum: Container Insights RunningTaskCount under desiredCount for 5 minutes', () => {
+    const properties = alarm('running-tasks-below-minimum');
+    assert.deepEqual(pick(properties, ['Namespace', 'MetricName', 'Statistic', 'Period', 'EvaluationPeriods', 'Threshold', 'ComparisonOperator', 'TreatMissingData']), {
+      Namespace: 'ECS/ContainerInsights',
+      MetricName: 'RunningTaskCount',
+      Statistic: 'Minimum',
+      Period: 60,
+      EvaluationPeriods: 5,
+      Threshold: 2,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    });
+    assert.deepEqual(properties.Dimensions.map((d: { Name: string }) => d.Name).sort(), ['ClusterName', 'ServiceName']);
+    // Without Container Insights (dev) the healthy-target alarms stand in for it.
+    assert.ok(!Object.values(dev.service.findResources('AWS::CloudWatch::Alarm')).some((a) => a.Properties.MetricName === 'RunningTaskCount'));
+  });
+
+  test('healthy targets below the minimum, per listener, for 5 minutes', () => {
+    for (const port of ['587', '465']) {
+      const properties = alarm(`healthy-targets-below-minimum-${port}`);
+      assert.equal(properties.MetricName, 'HealthyHostCount');
+      assert.equal(properties.Threshold, 2);
+      assert.equal(properties.EvaluationPeriods, 5);
+      assert.equal(properties.ComparisonOperator, 'LessThanThreshold');
+    }
+  });
+
+  test('policy function duration near its 10 s timeout: slowest run over 8 s in 5 minutes', () => {
+    const properties = alarm('policy-duration-near-timeout');
+    assert.deepEqual(pick(properties, ['Namespace', 'MetricName', 'Statistic', 'Period', 'Threshold']), {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Duration',
+      Statistic: 'Maximum',
+      Period: 300,
+      Threshold: 8000,
+    });
+  });
+
+  test('policy unavailable: the relay\'s 454 refusals at AUTH and MAIL, summed', () => {
+    const properties = alarm('policy-unavailable');
+    assert.equal(properties.Threshold, 5);
+    const queries = properties.Metrics as Array<Record<string, any>>;
+    const expression = queries.find((query) => query.Expression);
+    assert.equal(expression!.Expression, 'FILL(auth, 0) + FILL(sender, 0)');
+    const reasons = queries
+      .filter((query) => query.MetricStat)
+      .map((query) => [query.Id, query.MetricStat.Metric.MetricName, query.MetricStat.Metric.Dimensions.find((d: { Name: string }) => d.Name === 'Reason').Value]);
+    assert.deepEqual(reasons.sort(), [
+      ['auth', 'MessagesRejected', 'auth-unavailable'],
+      ['sender', 'MessagesRejected', 'sender-unavailable'],
+    ]);
+  });
+
+  test('SES quota headroom: the probe\'s SesQuotaUsedPercent at 80 % or more', () => {
+    assert.deepEqual(pick(alarm('ses-quota-headroom'), ['Namespace', 'MetricName', 'Dimensions', 'Statistic', 'Threshold', 'ComparisonOperator']), {
+      Namespace: 'SubmissionRelay',
+      MetricName: 'SesQuotaUsedPercent',
+      Dimensions: [{ Name: 'Stage', Value: 'prod' }],
+      Statistic: 'Maximum',
+      Threshold: 80,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  test('certificate expiring: the tasks\' CertificateDaysLeft under 14', () => {
+    assert.deepEqual(pick(alarm('certificate-expiring'), ['Namespace', 'MetricName', 'Dimensions', 'Statistic', 'Period', 'Threshold', 'ComparisonOperator']), {
+      Namespace: 'SubmissionRelay',
+      MetricName: 'CertificateDaysLeft',
+      Dimensions: [{ Name: 'Stage', Value: 'prod' }],
+      Statistic: 'Minimum',
+      Period: 3600,
+      Threshold: 14,
+      ComparisonOperator: 'LessThanThreshold',
+    });
+  });
+
+  test('functions beside the policy (certificate export, SES quota probe): errors, throttles, duration near timeout', () => {
+    assert.equal(alarm('certificate-export-duration-near-timeout').Threshold, 48_000);
+    assert.equal(alarm('ses-quota-probe-duration-near-timeout').Threshold, 24_000);
+    assert.equal(alarm('certificate-export-errors').MetricName, 'Errors');
+    assert.equal(alarm('ses-quota-probe-throttles').MetricName, 'Throttles');
+  });
+
+  test('a dead-letter queue handed to the monitoring alarms on its first message', () => {
+    assert.deepEqual(pick(alarm('reputation-dead-letters'), ['Namespace', 'MetricName', 'Statistic', 'Threshold', 'ComparisonOperator']), {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+});
+
+describe('deployment alarms', () => {
+  test('a deployment that raises SES errors or policy failures rolls back by itself', () => {
+    const service = resourceById(template, 'AWS::ECS::Service', 'RelayService').resource;
+    const { Alarms, DeploymentCircuitBreaker } = service.Properties.DeploymentConfiguration;
+    assert.deepEqual(DeploymentCircuitBreaker, { Enable: true, Rollback: true });
+    assert.equal(Alarms.Enable, true);
+    assert.equal(Alarms.Rollback, true);
+    const named = (Alarms.AlarmNames as Array<{ Ref: string }>).map(({ Ref }) => template.toJSON().Resources[Ref].Properties.AlarmName);
+    assert.deepEqual(named, ['SubmissionRelay-prod-ses-errors', 'SubmissionRelay-prod-policy-unavailable']);
   });
 
   test('every alarm notifies the alarm topic, and again when it returns to OK', () => {
@@ -120,6 +246,44 @@ describe('alarms', () => {
 });
 
 describe('alarm topic', () => {
+  test('lets CloudWatch publish, for this account and this stage\'s alarms only', () => {
+    const topic = resourceById(template, 'AWS::SNS::Topic', 'Alarms').id;
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: topic }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'CloudWatchAlarmsOfThisStage',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Resource: { Ref: topic },
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+              ArnLike: {
+                'aws:SourceArn': {
+                  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:SubmissionRelay-prod-*']],
+                },
+              },
+            },
+          },
+        ]),
+      },
+    });
+    // Every alarm of the stage is named under that prefix, or the topic would refuse it.
+    for (const resource of Object.values(template.findResources('AWS::CloudWatch::Alarm'))) {
+      assert.match(resource.Properties.AlarmName as string, /^SubmissionRelay-prod-/);
+    }
+  });
+
+  test('an existing topic (alarmTopicArn) is used as is: no topic of our own', () => {
+    withTopic.service.resourceCountIs('AWS::SNS::Topic', 0);
+    withTopic.service.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: ['arn:aws:sns:eu-west-1:123456789012:ops-alarms'],
+    });
+    assert.equal(withTopic.service.findOutputs('AlarmTopicArn').AlarmTopicArn!.Value, 'arn:aws:sns:eu-west-1:123456789012:ops-alarms');
+  });
+
   test('refuses non-TLS publishing', () => {
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
@@ -131,8 +295,8 @@ describe('alarm topic', () => {
   });
 
   test('subscribes the stage\'s alarm e-mail when one is set', () => {
-    template.resourceCountIs('AWS::SNS::Subscription', 0);
-    withEmail.service.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    dev.service.resourceCountIs('AWS::SNS::Subscription', 0);
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
   });
 });
 
@@ -170,7 +334,7 @@ describe('log retention per stage', () => {
       [dev, 7],
     ] as const) {
       const groups = Object.values(synth.service.findResources('AWS::Logs::LogGroup'));
-      assert.equal(groups.length, 3, 'relay, policy function, rejected flows');
+      assert.equal(groups.length, 4, 'relay, policy function, SES quota probe, rejected flows');
       for (const group of groups) assert.equal(group.Properties.RetentionInDays, days);
     }
   });

@@ -41,19 +41,35 @@ describe('network: two AZs, public subnets, no NAT gateway', () => {
 });
 
 describe('network load balancer', () => {
-  test('is internet-facing, cross-zone, with a security group, deletion-protected in prod only', () => {
+  test('is internet-facing, cross-zone, with a security group', () => {
     prod.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       Type: 'network',
       Scheme: 'internet-facing',
       SecurityGroups: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^RelayServiceLoadBalancerSecurityGroup'), 'GroupId'] }],
-      LoadBalancerAttributes: Match.arrayWith([
-        { Key: 'deletion_protection.enabled', Value: 'true' },
-        { Key: 'load_balancing.cross_zone.enabled', Value: 'true' },
-      ]),
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'load_balancing.cross_zone.enabled', Value: 'true' }]),
     });
-    dev.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
-      LoadBalancerAttributes: Match.arrayWith([{ Key: 'deletion_protection.enabled', Value: 'false' }]),
-    });
+  });
+
+  test('nothing blocks a rollback: no deletion protection in any stage; prod keeps it after creation and protects the stack instead', () => {
+    for (const synth of [prod, dev]) {
+      synth.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+        LoadBalancerAttributes: Match.arrayWith([{ Key: 'deletion_protection.enabled', Value: 'false' }]),
+      });
+    }
+    const retained = resourceById(prod.service, 'AWS::ElasticLoadBalancingV2::LoadBalancer', 'RelayServiceLoadBalancer').resource;
+    // RetainExceptOnCreate: kept on a later update or deletion, deleted by the rollback of the deploy that created it.
+    assert.equal(retained.DeletionPolicy, 'RetainExceptOnCreate');
+    assert.equal(prod.relay.service.terminationProtection, true);
+    const disposable = resourceById(dev.service, 'AWS::ElasticLoadBalancingV2::LoadBalancer', 'RelayServiceLoadBalancer').resource;
+    assert.ok(!String(disposable.DeletionPolicy ?? 'Delete').startsWith('Retain'));
+    assert.equal(dev.relay.service.terminationProtection, false);
+    // The stack manifest is what cdk deploy applies.
+    const artifact = prod.assembly.getStackByName(prod.relay.service.stackName);
+    assert.equal(artifact.terminationProtection, true);
+    // No resource of the service stack may refuse deletion during a rollback.
+    for (const resource of Object.values(prod.service.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>)) {
+      assert.doesNotMatch(JSON.stringify(resource.Properties ?? {}), /"DeletionProtection(Enabled)?":\s*true|deletion_protection\.enabled","Value":"true"/);
+    }
   });
 
   test('has exactly two TCP listeners, 587 and 465, each forwarding to its own target group', () => {
@@ -188,6 +204,32 @@ describe('Fargate task', () => {
     assert.equal(images[0]!.source.platform, 'linux/arm64');
   });
 
+  test('a stage with relayImage (by digest) uses it instead of building: no Docker at deploy', () => {
+    const image = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/submission-relay@sha256:${'0123456789abcdef'.repeat(4)}`;
+    const prebuilt = synthRelay({ stage: 'dev', overrides: { relayImage: image } });
+    const container = resourceById(prebuilt.service, 'AWS::ECS::TaskDefinition', 'RelayServiceTask').resource.Properties.ContainerDefinitions[0];
+    const rendered = JSON.stringify(container.Image);
+    assert.match(rendered, /123456789012\.dkr\.ecr\.eu-west-1\./);
+    assert.ok(rendered.includes(`/submission-relay@sha256:${'0123456789abcdef'.repeat(4)}`), rendered);
+    // The execution role may pull from that repository only.
+    prebuilt.service.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+            Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecr:eu-west-1:123456789012:repository/submission-relay']] },
+          }),
+        ]),
+      },
+    });
+    const manifest = prebuilt.assembly.artifacts.find(
+      (artifact): artifact is AssetManifestArtifact =>
+        artifact instanceof AssetManifestArtifact && artifact.id === `${prebuilt.relay.service.stackName}.assets`,
+    );
+    const { dockerImages } = JSON.parse(readFileSync(manifest!.file, 'utf8')) as { dockerImages: Record<string, unknown> };
+    assert.deepEqual(dockerImages, {}, 'no image asset to build');
+  });
+
   test('the container is hardened: read-only root, uid 1000, no capabilities, init process', () => {
     prod.service.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
@@ -236,6 +278,7 @@ describe('Fargate task', () => {
       container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]),
     );
     assert.deepEqual(Object.keys(env).sort(), [
+      'CERT_RELOAD_SECONDS',
       'COUNTERS_TABLE',
       'HEALTH_PORT',
       'LOG_LEVEL',
@@ -243,6 +286,7 @@ describe('Fargate task', () => {
       'MESSAGE_MEMORY_BUDGET_BYTES',
       'METRICS_NAMESPACE',
       'POLICY_FUNCTION_NAME',
+      'POLICY_MAX_IN_FLIGHT',
       'POLICY_TIMEOUT_SECONDS',
       'QUOTA_FALLBACK_TASKS',
       'RELAY_HOSTNAME',
@@ -255,6 +299,7 @@ describe('Fargate task', () => {
       'STAGE',
       'SUBMISSIONS_PORT',
       'SUBMISSION_PORT',
+      'TLS_CERT_SECRET_ID',
       'USERS_TABLE',
     ]);
     assert.equal(env.SUBMISSION_PORT, '2587');
@@ -284,26 +329,16 @@ describe('Fargate task', () => {
     }
   });
 
-  test('takes the certificate and key from the Secrets Manager secret\'s JSON keys', () => {
+  test('reads its certificate from the secret itself, and again every 5 minutes (no secrets injected at start)', () => {
     const container = resourceById(prod.service, 'AWS::ECS::TaskDefinition', 'RelayServiceTask').resource.Properties
       .ContainerDefinitions[0];
-    const secrets = Object.fromEntries(
-      container.Secrets.map((s: { Name: string; ValueFrom: { 'Fn::Join': [string, unknown[]] } }) => [
-        s.Name,
-        s.ValueFrom['Fn::Join'][1],
-      ]),
-    );
-    assert.deepEqual(Object.keys(secrets).sort(), ['TLS_CERT_PEM', 'TLS_KEY_PEM']);
-    for (const [name, key] of [
-      ['TLS_CERT_PEM', ':certificate::'],
-      ['TLS_KEY_PEM', ':privateKey::'],
-    ] as const) {
-      const [arn, suffix] = secrets[name] as [{ 'Fn::GetStackOutput': { StackName: string; OutputName: string } }, string];
-      assert.equal(suffix, key);
-      assert.equal(arn['Fn::GetStackOutput'].StackName, 'SubmissionRelay-prod-Data');
-      assert.match(arn['Fn::GetStackOutput'].OutputName, /TlsCertificate/);
-    }
+    assert.equal(container.Secrets, undefined, 'nothing injected by ECS: a renewal would never reach a running task');
+    const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: any }) => [e.Name, e.Value]));
+    assert.equal(env.TLS_CERT_SECRET_ID['Fn::GetStackOutput'].StackName, 'SubmissionRelay-prod-Data');
+    assert.match(env.TLS_CERT_SECRET_ID['Fn::GetStackOutput'].OutputName, /TlsCertificate/);
+    assert.equal(env.CERT_RELOAD_SECONDS, '300');
   });
+
 
   test('logs to its own log group, non-blocking, with the stage retention', () => {
     prod.service.hasResourceProperties('AWS::ECS::TaskDefinition', {

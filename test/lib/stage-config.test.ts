@@ -42,6 +42,32 @@ describe('stage configuration (cdk.json)', () => {
     assert.throws(() => loadStageConfig(app.node), /cdk\.json/);
   });
 
+  test('a stage that retains data must name an alarm destination, in one clear line', () => {
+    const { alarmEmail: _unused, ...prodWithoutEmail } = stages.prod as Record<string, unknown>;
+    assert.throws(
+      () => parseStageConfig('prod', prodWithoutEmail),
+      (error: Error) => error.message.split('\n').some((line) => /retainData must name an alarm destination: set alarmEmail or alarmTopicArn/.test(line)),
+    );
+    assert.doesNotThrow(() => parseStageConfig('prod', { ...prodWithoutEmail, alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms' }));
+    // A disposable stage may leave its alarms on the dashboard only.
+    assert.doesNotThrow(() => parseStageConfig('dev', { ...stages.dev, alarmEmail: undefined }));
+  });
+
+  test('relayImage takes an image by digest, from ECR or any registry', () => {
+    const digest = 'a'.repeat(64);
+    for (const image of [`123456789012.dkr.ecr.eu-west-1.amazonaws.com/submission-relay@sha256:${digest}`, `ghcr.io/example/relay@sha256:${digest}`]) {
+      assert.equal(parseStageConfig('prod', { ...stages.prod, relayImage: image }).relayImage, image);
+    }
+  });
+
+  test('-c relayImage=... overrides the stage\'s image, and is validated the same way', () => {
+    const image = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/submission-relay@sha256:${'b'.repeat(64)}`;
+    const app = new App({ context: { [STAGES_CONTEXT_KEY]: stages, stage: 'prod', relayImage: image } });
+    assert.equal(loadStageConfig(app.node).config.relayImage, image);
+    const tagged = new App({ context: { [STAGES_CONTEXT_KEY]: stages, stage: 'prod', relayImage: 'relay:latest' } });
+    assert.throws(() => loadStageConfig(tagged.node), /by digest/);
+  });
+
   const invalid: ReadonlyArray<[string, Record<string, unknown>, RegExp]> = [
     ['maxCount below desiredCount', { desiredCount: 3, maxCount: 2 }, /maxCount/],
     ['a task size Fargate does not offer', { taskCpu: 256, taskMemoryMiB: 4096 }, /Fargate task size/],
@@ -56,6 +82,12 @@ describe('stage configuration (cdk.json)', () => {
     ],
     ['no sending domain', { sendingIdentities: [] }, /sendingIdentities/],
     ['an unknown setting (typo)', { desiredcount: 2 }, /desiredcount/],
+    ['an image by tag instead of by digest', { relayImage: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/relay:latest' }, /relayImage: must be an image by digest/],
+    ['an image digest of the wrong length', { relayImage: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/relay@sha256:abc' }, /relayImage/],
+    ['an alarm topic that is not an SNS ARN', { alarmEmail: undefined, alarmTopicArn: 'arn:aws:sqs:eu-west-1:123456789012:alarms' }, /alarmTopicArn/],
+    ['both an alarm e-mail and an alarm topic', { alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops' }, /alarmTopicArn/],
+    ['an unknown certificate source', { certificate: 'certbot' }, /certificate/],
+    ['a reserved concurrency that is neither a number nor auto', { policyReservedConcurrency: 'max' }, /policyReservedConcurrency/],
   ];
   for (const [name, patch, message] of invalid) {
     test(`rejects ${name}`, () => {

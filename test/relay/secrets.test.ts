@@ -23,7 +23,7 @@ import { createLambdaClient } from '../../relay/aws-clients.ts';
 import { LOCAL_USERS_TABLE, localDynamoDbClient } from '../../relay/local/embedded-dynamodb.ts';
 import { startLocalStack } from '../../relay/local/local-stack.ts';
 import { ensureSelfSignedCertificate } from '../../relay/local/self-signed-certificate.ts';
-import { loadTlsCredentials } from '../../relay/tls-credentials.ts';
+import { fileCertificateSource } from '../../relay/tls-credentials.ts';
 import { relayctl, type CliRun } from '../bin/relayctl-process.ts';
 import { startLocalRelayProcess, type LocalRelayProcess } from '../faults/local-relay-process.ts';
 import { startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
@@ -273,7 +273,7 @@ describe('the TLS private key file is checked at start', () => {
     await chmod(keyPath, 0o640);
 
     // The container (TLS_*_FILE) ...
-    const container = await loadTlsCredentials({ TLS_CERT_FILE: certPath, TLS_KEY_FILE: keyPath }).catch((error: Error) => error);
+    const container = await fileCertificateSource(certPath, keyPath).read().catch((error: Error) => error);
     assert.ok(container instanceof Error);
     assert.equal(container.message, `TLS key ${keyPath} is readable by group or others (mode 640): chmod 600 ${keyPath}`);
     // ... and the local stack both refuse to start.
@@ -290,6 +290,6 @@ describe('the TLS private key file is checked at start', () => {
     }
 
     await chmod(keyPath, 0o600);
-    assert.ok(await loadTlsCredentials({ TLS_CERT_FILE: certPath, TLS_KEY_FILE: keyPath }));
+    assert.ok(await fileCertificateSource(certPath, keyPath).read());
   });
 });

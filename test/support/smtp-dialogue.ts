@@ -145,6 +145,11 @@ export class SmtpDialogue {
     return this.ended;
   }
 
+  /** SHA-256 fingerprint of the certificate the server presented, once in TLS. */
+  get peerFingerprint(): string | undefined {
+    return this.socket instanceof tls.TLSSocket ? this.socket.getPeerX509Certificate()?.fingerprint256 : undefined;
+  }
+
   get tlsProtocol(): string | null {
     return this.socket instanceof tls.TLSSocket ? this.socket.getProtocol() : null;
   }
