@@ -17,6 +17,7 @@ import { doctorCommand } from './doctor-command.ts';
 import { importCommand } from './import-commands.ts';
 import { senderCommand } from './sender-commands.ts';
 import { userCommand } from './user-commands.ts';
+import { whoCommand } from './who-command.ts';
 
 const EXIT_CODES_HELP = `
 Where the store is:
@@ -28,7 +29,7 @@ Where the store is:
 
 Exit codes:
   0   done
-  1   bad usage or invalid input (address, network, tag, password, file)
+  1   bad usage or invalid input (address, network, tag, password, file); for who: nobody may send as the address
   2   not found (no such user, or the grant does not lead to that user)
   3   conflict (exists already, or another user owns the address); for imports: some entries conflicted
   4   the store or SES could not be reached or used (endpoint down, table missing, no credentials)
@@ -46,7 +47,7 @@ function relayctlProgram(): Command {
     .option('--region <region>', 'AWS region of the table (default: the AWS chain, e.g. $AWS_REGION)')
     .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint for --table (a local stand-in, a VPC endpoint)')
     .addHelpText('after', EXIT_CODES_HELP);
-  for (const group of [userCommand(), senderCommand(), importCommand(), doctorCommand()]) program.addCommand(group);
+  for (const group of [userCommand(), senderCommand(), whoCommand(), importCommand(), doctorCommand()]) program.addCommand(group);
   // addCommand() takes a command as it was built; give every level the program's behaviour.
   const configure = (command: Command) => {
     command.exitOverride().configureHelp({ showGlobalOptions: true, sortSubcommands: false });

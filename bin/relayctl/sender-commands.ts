@@ -22,7 +22,7 @@ export function senderCommand(): Command {
       const login = loginArgument(userText);
       const grant = grantArgument(grantText);
       if (grant === login) throw new CliError(ExitCode.conflict, `${login} is the user's own login: it sends as it without a grant`);
-      const domainClaim = await context.withStore(async (store) => {
+      const note = await context.withStore(async (store) => {
         await requireUser(store, login);
         const claim = await existingClaim(store, grant);
         if (claim?.by === 'grant' && claim.owner === login) throw new CliError(ExitCode.conflict, `${grant} is granted to ${login} already`);
@@ -32,13 +32,16 @@ export function senderCommand(): Command {
           ExitCode.conflict,
           `${grant} was granted to someone else meanwhile`,
         );
-        // A domain grant to someone else still covers the address: allowed (a team address
-        // inside a domain a system account sends for), but worth saying.
-        const domain = grant.startsWith('@') ? undefined : `@${grant.slice(grant.lastIndexOf('@') + 1)}`;
-        const covering = domain === undefined ? undefined : await existingClaim(store, domain);
-        return covering && !(covering.by === 'grant' && covering.owner === login) ? describeClaim(domain!, covering) : undefined;
+        // The address grant outranks a domain grant to someone else (sender-owner.ts): allowed
+        // (a team address inside a domain a system account sends for), but the domain's
+        // holder loses the address, which is worth saying.
+        if (grant.startsWith('@')) return `addresses of ${grant.slice(1)} that are logins, or granted or aliased to others, stay theirs (relayctl who <address> tells)`;
+        const domain = `@${grant.slice(grant.lastIndexOf('@') + 1)}`;
+        const covering = await existingClaim(store, domain);
+        if (!covering || (covering.by === 'grant' && covering.owner === login)) return undefined;
+        return `${describeClaim(domain, covering)}, but from now on only ${login} may send as ${grant}`;
       });
-      if (domainClaim) process.stderr.write(`note: ${domainClaim}, who may send as ${grant} too\n`);
+      if (note) process.stderr.write(`note: ${note}\n`);
       context.print({ user: login, grant, kind: grant.startsWith('@') ? 'domain' : 'address' }, () => [`granted ${grant} to ${login}`]);
     });
 

@@ -7,6 +7,7 @@ import { RELAYCTL, relayctl } from './relayctl-process.ts';
 const COMMANDS = [
   ['user', 'add'], ['user', 'passwd'], ['user', 'disable'], ['user', 'enable'], ['user', 'remove'], ['user', 'list'], ['user', 'show'], ['user', 'set'],
   ['sender', 'grant'], ['sender', 'revoke'], ['sender', 'list'],
+  ['who'],
   ['import', 'dovecot'], ['import', 'ispmail'],
   ['doctor'],
 ];
