@@ -14,6 +14,15 @@ export interface ClientAuthenticationOptions {
   readonly log: RelayLog;
   /** Failed AUTHs one session may make before it is closed. */
   readonly maxFailuresPerSession: number;
+  /**
+   * The least time from the credentials' arrival to a 535. A decision costs
+   * what the user's hash costs (none for an unknown user but the dummy scrypt,
+   * another scheme for a user imported from Dovecot), and the store answers a
+   * miss and a hit in different times: answering no refusal sooner than this
+   * hides all of it, as long as a decision fits under it. A success is not
+   * held back: its 235 says what its timing would.
+   */
+  readonly failureFloorMs: number;
 }
 
 /** Who is asking, for the log and the penalty. */
@@ -51,11 +60,12 @@ export class ClientAuthentication {
       throw new SmtpError(454, '4.7.0', 'Too many authentication failures for this login, try again later', undefined, 'auth-login-penalty');
     }
 
+    const started = performance.now();
     const fields = { session: attempt.sessionId, client: attempt.clientAddress, login, method: auth.method };
     const fail = async (reason: string) => {
       const delayMs = penalty.recordFailure(attempt.clientAddress, login);
       log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]`);
-      await sleep(delayMs);
+      await sleep(Math.max(0, this.options.failureFloorMs - (performance.now() - started)) + delayMs);
       return { message: INVALID_CREDENTIALS, responseCode: 535 };
     };
 
