@@ -63,9 +63,18 @@ export class ClientAuthentication {
     const started = performance.now();
     const fields = { session: attempt.sessionId, client: attempt.clientAddress, login, method: auth.method };
     const fail = async (reason: string) => {
+      const decidedMs = performance.now() - started;
+      const floorMs = this.options.failureFloorMs;
       const delayMs = penalty.recordFailure(attempt.clientAddress, login);
       log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]`);
-      await sleep(Math.max(0, this.options.failureFloorMs - (performance.now() - started)) + delayMs);
+      // A floor set to 0 was turned off on purpose; one that is too low must not fail silently.
+      if (floorMs > 0 && decidedMs > floorMs) {
+        log.warn(
+          { event: 'auth-floor-exceeded', session: attempt.sessionId, decidedMs: Math.round(decidedMs), floorMs },
+          `a refused AUTH took ${Math.round(decidedMs)} ms to decide, over AUTH_FAILURE_FLOOR_MS (${floorMs}): its timing may tell users apart; raise the floor`,
+        );
+      }
+      await sleep(Math.max(0, floorMs - decidedMs) + delayMs);
       return { message: INVALID_CREDENTIALS, responseCode: 535 };
     };
 

@@ -109,6 +109,19 @@ describe('authentication (SMTP.md "Authentication")', () => {
     assert.ok(Math.max(...medians) <= Math.min(...medians) * 1.25, `medians ${shown}: each within 25 % of the others`);
   });
 
+  test('a refusal that took longer to decide than the floor is logged as a warning', async (t) => {
+    const low = await startTestRelay({ env: { AUTH_FAILURE_FLOOR_MS: '1' } });
+    t.after(() => low.close());
+    await low.addUser(USER, PASSWORD);
+    const smtp = await secureEhlo(low);
+    assert.match((await smtp.command(`AUTH PLAIN ${plainToken(USER, 'wrong password')}`)).text, /^535 5\.7\.8 /);
+    smtp.close();
+    const warning = low.logLines().find((line) => line.event === 'auth-floor-exceeded');
+    assert.equal(warning?.level, 'warn', 'a scrypt verification takes more than 1 ms');
+    assert.equal(warning.floorMs, 1);
+    assert.equal(relay.logLines().filter((line) => line.event === 'auth-floor-exceeded').length, 0, 'a floor of 0 is off, not exceeded');
+  });
+
   test('PLAIN with an authorization identity other than the login is refused', async () => {
     const smtp = await secureEhlo(relay);
     assert.match((await smtp.command(`AUTH PLAIN ${plainToken(USER, PASSWORD, 'boss@example.org')}`)).text, /^535 5\.7\.8 /);
