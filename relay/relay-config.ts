@@ -39,7 +39,7 @@ export const relayEnvSchema = z.object({
    * No refused AUTH is answered sooner than this after it arrived, so the time
    * a wrong password takes does not tell unknown users from users with one
    * hash scheme or another. Far above what a decision costs (about 60 ms on
-   * an idle machine, 100 ms in a 1 GB Lambda, 250 ms on a 2-core machine
+   * an idle machine, 100 ms in a 1 GB Lambda, up to 300 ms on a 2-core machine
    * loaded twenty deep); Dovecot's auth_failure_delay is 2 s. The penalty's
    * delay comes on top.
    */
