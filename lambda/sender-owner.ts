@@ -37,7 +37,7 @@ export type SenderOwnership =
 
 /** The owner of `address`, a canonical mailbox (see mail-address.ts). */
 export async function ownerOfSender(store: UserStore, address: string): Promise<SenderOwnership> {
-  // Both reads are needed for an explicit owner; asked together they cost one round trip.
+  // The login and the address's own record are asked for together: one round trip, not two.
   const [user, byAddress] = await Promise.all([store.getUser(address), followGrant(store, address)]);
   if (user) return { owner: user.login, via: 'login', steps: [] };
   if (byAddress) return byAddress;
