@@ -1,8 +1,8 @@
-import { BlockList, isIPv6 } from 'node:net';
-import type { AuthenticateDecision, AuthenticateRequest, UserProfile } from './policy-contract.ts';
+import type { AuthenticateDecision, AuthenticateRequest } from './policy-contract.ts';
 import { parseMailAddress } from './mail-address.ts';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './password-hash.ts';
-import type { UserRecord, UserStore } from './user-store.ts';
+import { judgeStanding } from './user-standing.ts';
+import type { UserStore } from './user-store.ts';
 
 const INVALID = { verdict: 'reject', reason: 'invalid-credentials' } as const satisfies AuthenticateDecision;
 
@@ -10,7 +10,9 @@ const INVALID = { verdict: 'reject', reason: 'invalid-credentials' } as const sa
  * Decides an AUTH. Unknown users, disabled users and wrong passwords take the
  * same path through one slow hash verification and get the same answer, so
  * neither the reply nor its timing tells them apart. A user limited to some
- * networks is refused elsewhere with that same answer.
+ * networks is refused elsewhere with that same answer. A suspended user is
+ * told so, but only with the right password: a wrong one is the same answer as
+ * for everyone else.
  *
  * A password stored in a legacy scheme (imported from Dovecot) or with weaker
  * scrypt parameters is rehashed on the first successful login; the write is
@@ -26,33 +28,12 @@ export async function authenticate(store: UserStore, request: AuthenticateReques
   }
   const { ok, needsRehash } = await verifyPassword(request.password, user.passwordHash);
   if (!ok || user.disabled) return INVALID;
-  if (!fromAllowedNetwork(user, request.clientAddress)) return { ...INVALID, detail: 'network' };
+  const standing = judgeStanding(user, request.clientAddress);
+  if (standing.verdict === 'reject') return standing.reason === 'network' ? { ...INVALID, detail: 'network' } : standing;
   if (needsRehash) {
     await hashPassword(request.password)
       .then((hash) => store.replacePasswordHash(user.login, user.passwordHash, hash))
       .catch(() => undefined);
   }
-  return { verdict: 'permit', user: profileOf(user) };
-}
-
-function fromAllowedNetwork(user: UserRecord, clientAddress: string): boolean {
-  const networks = user.settings.allowedNetworks;
-  if (!networks?.length) return true;
-  const allowed = new BlockList();
-  for (const network of networks) {
-    const [address = '', prefix] = network.split('/');
-    const type = isIPv6(address) ? 'ipv6' : 'ipv4';
-    allowed.addSubnet(address, Number(prefix ?? (type === 'ipv6' ? 128 : 32)), type);
-  }
-  return allowed.check(clientAddress, isIPv6(clientAddress) ? 'ipv6' : 'ipv4');
-}
-
-function profileOf(user: UserRecord): UserProfile {
-  const { configurationSet, messageTags, limits } = user.settings;
-  return {
-    login: user.login,
-    ...(configurationSet ? { configurationSet } : {}),
-    ...(messageTags && Object.keys(messageTags).length ? { messageTags } : {}),
-    ...(limits && Object.keys(limits).length ? { limits } : {}),
-  };
+  return standing;
 }

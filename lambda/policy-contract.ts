@@ -8,6 +8,11 @@
  *   2. `authorizeSender` for every MAIL FROM of the authenticated session. The
  *      relay never asks for the null sender `<>`: RFC 6409 3.2 lets every
  *      authenticated user send bounces.
+ *   3. `confirmSession` when the relay learnt (from the users table's change
+ *      feed) that something about the session's user changed, or could not
+ *      learn it: at the next MAIL FROM and again before handing a message to
+ *      SES. It asks whether the session may go on, and for the user's profile
+ *      as it is now. The relay never answers it from a cache.
  *
  * Transport: the request is the JSON payload of a Lambda Invoke (or the argument
  * of a direct call of the handler in local runs); the decision is the JSON result.
@@ -21,7 +26,7 @@
  */
 
 /** Version of the contract; a breaking change of the shapes below raises it. */
-export const POLICY_CONTRACT_VERSION = 1;
+export const POLICY_CONTRACT_VERSION = 2;
 
 export interface AuthenticateRequest {
   readonly action: 'authenticate';
@@ -41,7 +46,20 @@ export interface AuthorizeSenderRequest {
   readonly sender: string;
 }
 
-export type PolicyRequest = AuthenticateRequest | AuthorizeSenderRequest;
+export interface ConfirmSessionRequest {
+  readonly action: 'confirmSession';
+  /** The login the session authenticated as (`UserProfile.login`). */
+  readonly login: string;
+  /** The client's IP address, for the user's allowed networks as they are now. */
+  readonly clientAddress: string;
+  /**
+   * `UserProfile.passwordSetAt` of the permit the session got: the password it
+   * logged in with. A different value now means an operator set a new password.
+   */
+  readonly passwordSetAt: string;
+}
+
+export type PolicyRequest = AuthenticateRequest | AuthorizeSenderRequest | ConfirmSessionRequest;
 
 /**
  * What the relay needs to know about an authenticated user for the rest of the
@@ -57,6 +75,28 @@ export interface UserProfile {
   readonly messageTags?: Readonly<Record<string, string>>;
   /** Sending limits of this user; absent members fall back to the relay's defaults. */
   readonly limits?: { readonly messagesPerMinute?: number; readonly recipientsPerDay?: number };
+  /**
+   * The user is throttled (reputation guard or operator): their messages per
+   * minute are at most this, whatever `limits` or the relay's default say.
+   */
+  readonly throttle?: { readonly messagesPerMinute: number };
+  /**
+   * When the password this permit was decided on was set (an opaque stamp, compared
+   * for equality only): the relay hands it back in `confirmSession`.
+   */
+  readonly passwordSetAt?: string;
+}
+
+/**
+ * A suspended user with the right password: the one refusal that tells the
+ * client something, because only the account's owner can cause it and they
+ * need to know whom to ask. `text` is the restriction's reason (human text set
+ * by the reputation guard or an operator); the relay makes it safe for a reply.
+ */
+export interface SuspendedDecision {
+  readonly verdict: 'reject';
+  readonly reason: 'suspended';
+  readonly text: string;
 }
 
 export type AuthenticateDecision =
@@ -73,7 +113,8 @@ export type AuthenticateDecision =
        * right but the client address is outside the user's allowed networks.
        */
       readonly detail?: 'network';
-    };
+    }
+  | SuspendedDecision;
 
 /** How the sender was found to belong to the user; for logs, never shown to the client. */
 export type SenderGrantKind = 'login' | 'address' | 'alias' | 'domain';
@@ -82,10 +123,23 @@ export type AuthorizeSenderDecision =
   | { readonly verdict: 'permit'; readonly via: SenderGrantKind }
   | { readonly verdict: 'reject'; readonly reason: 'not-owned' };
 
+export type ConfirmSessionDecision =
+  /** The session goes on, with the user's profile as it is now (limits, configuration set, tags). */
+  | { readonly verdict: 'permit'; readonly user: UserProfile }
+  /**
+   * The session's credentials no longer hold: the user was disabled or
+   * removed, an operator set a new password, or the client address is no
+   * longer in the user's allowed networks.
+   */
+  | { readonly verdict: 'reject'; readonly reason: 'disabled' | 'removed' | 'password-changed' | 'network' }
+  | SuspendedDecision;
+
 /** The decision type for each request type. */
 export type PolicyDecision<R extends PolicyRequest> = R extends AuthenticateRequest
   ? AuthenticateDecision
-  : AuthorizeSenderDecision;
+  : R extends AuthorizeSenderRequest
+    ? AuthorizeSenderDecision
+    : ConfirmSessionDecision;
 
 /**
  * The one interface the relay reaches the policy through. Implementations: a Lambda

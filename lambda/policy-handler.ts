@@ -1,5 +1,6 @@
 import { authenticate } from './authenticate.ts';
 import { authorizeSender } from './authorize-sender.ts';
+import { confirmSession } from './confirm-session.ts';
 import type { PolicyDecision, PolicyRequest } from './policy-contract.ts';
 import { policyRequestSchema } from './policy-request-schema.ts';
 import type { UserStore } from './user-store.ts';
@@ -29,6 +30,8 @@ export function createPolicyHandler(store: UserStore) {
         return authenticate(store, request);
       case 'authorizeSender':
         return authorizeSender(store, request);
+      case 'confirmSession':
+        return confirmSession(store, request);
     }
   };
 }

@@ -22,4 +22,10 @@ export const policyRequestSchema: z.ZodType<PolicyRequest> = z.discriminatedUnio
     login: address,
     sender: address,
   }),
+  z.object({
+    action: z.literal('confirmSession'),
+    login: address,
+    clientAddress: z.string().max(64),
+    passwordSetAt: z.string().max(64),
+  }),
 ]);

@@ -185,11 +185,12 @@ export class RelayService extends Construct {
           StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
         },
       }),
-      description: 'Submission relay task: invoke the policy function, send through SES, update rate counters. Nothing else.',
+      description: 'Submission relay task: invoke the policy function, send through SES, update rate counters, read the users change feed. Nothing else.',
     });
     props.policyFunction.grantInvoke(this.taskRole);
     props.sending.grantSendRawEmail(this.taskRole);
     props.tables.grantCounterUpdate(this.taskRole);
+    props.tables.grantChangeFeedRead(this.taskRole);
 
     // --- Cluster and task ---------------------------------------------------------
     this.cluster = new ecs.Cluster(this, 'Cluster', {
@@ -257,6 +258,8 @@ export class RelayService extends Construct {
         SES_THROTTLE_RETRIES: String(SES_THROTTLE_RETRIES),
         SES_TIMEOUT_SECONDS: String(sesTimeoutWithin(graceSeconds)),
         COUNTERS_TABLE: props.tables.countersTable.tableName,
+        // For its change feed only (revocation); the task role may read nothing else of it.
+        USERS_TABLE: props.tables.usersTable.tableName,
         METRICS_NAMESPACE: props.metrics.namespace,
         STAGE: props.stage,
         LOG_LEVEL: props.logLevel ?? 'info',

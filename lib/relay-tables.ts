@@ -14,6 +14,11 @@ export interface IRelayTables {
   /** Atomic counter updates for the relay task: UpdateItem on the counters table, nothing else. */
   grantCounterUpdate(grantee: iam.IGrantable): iam.Grant;
   /**
+   * The relay task's view of the users table: its change feed (revocation), by
+   * GetItem and Query on the `CHANGE` partition only; no user, hash or grant.
+   */
+  grantChangeFeedRead(grantee: iam.IGrantable): iam.Grant;
+  /**
    * The policy function's one write: replacing a user's password hash after a
    * login with a legacy (imported) hash. UpdateItem on `USER#` items only,
    * touching only `passwordHash` and `updatedAt`.
@@ -42,13 +47,16 @@ export interface RelayTablesProps {
  *
  * Key schema (shared with `lambda/user-store.ts` and `relayctl`): users `pk`/`sk`
  * with the global secondary index `byOwner` on `gsi1pk`/`gsi1sk` (all attributes
- * projected); counters `pk`/`sk` with TTL attribute `expiresAt`.
+ * projected) and TTL attribute `expiresAt` (change feed items); counters `pk`/`sk`
+ * with TTL attribute `expiresAt`.
  */
 export class RelayTables extends Construct implements IRelayTables {
   /** Name of the users table's owner index; the policy function queries it. */
   static readonly OWNER_INDEX_NAME = 'byOwner';
-  /** TTL attribute of the counters table (epoch seconds). */
+  /** TTL attribute of the counters table and of the users table's change items (epoch seconds). */
   static readonly COUNTER_TTL_ATTRIBUTE = 'expiresAt';
+  /** Partition of the users table that holds the change feed (see lambda/user-store.ts). */
+  static readonly CHANGE_FEED_PARTITION = 'CHANGE';
 
   readonly usersTable: dynamodb.Table;
   readonly countersTable: dynamodb.Table;
@@ -69,7 +77,7 @@ export class RelayTables extends Construct implements IRelayTables {
       removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     } satisfies dynamodb.TableProps;
 
-    this.usersTable = new dynamodb.Table(this, 'Users', common);
+    this.usersTable = new dynamodb.Table(this, 'Users', { ...common, timeToLiveAttribute: RelayTables.COUNTER_TTL_ATTRIBUTE });
     this.usersTable.addGlobalSecondaryIndex({
       indexName: RelayTables.OWNER_INDEX_NAME,
       partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
@@ -113,6 +121,15 @@ export class RelayTables extends Construct implements IRelayTables {
         // Without this an UpdateItem could ask for ALL_OLD and read attributes the grant does not name.
         StringEqualsIfExists: { 'dynamodb:ReturnValues': ['NONE', 'UPDATED_OLD', 'UPDATED_NEW'] },
       },
+    });
+  }
+
+  grantChangeFeedRead(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+      resourceArns: [this.usersTable.tableArn],
+      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [RelayTables.CHANGE_FEED_PARTITION] } },
     });
   }
 

@@ -57,3 +57,16 @@ export function createLambdaClient(target: AwsTarget, timeoutMs: number): Lambda
 export function createCountersClient(target: AwsTarget): DynamoDBClient {
   return new DynamoDBClient({ ...target, maxAttempts: 2, cacheMiddleware: true });
 }
+
+/**
+ * DynamoDB client for the change feed: one attempt per poll (the next poll is
+ * the retry) and a timeout inside the poll interval, so that a hung read shows
+ * as a failed one long before the revocation bound runs out.
+ */
+export function createChangeFeedClient(target: AwsTarget, timeoutMs: number): DynamoDBClient {
+  return new DynamoDBClient({
+    ...target,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+  });
+}

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { PolicyClient, PolicyDecision, PolicyRequest } from '../lambda/policy-contract.ts';
+import type { LoginChange, LoginChanges } from './change-feed.ts';
 
 export interface CachingPolicyClientOptions {
   /**
@@ -12,6 +13,12 @@ export interface CachingPolicyClientOptions {
   readonly maxEntries?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
+  /**
+   * The users table's change feed (relay/change-feed.ts): its changes drop the
+   * permits of the logins that changed, and while it is not current remembered
+   * permits are not used. Absent, only the TTL bounds staleness.
+   */
+  readonly changes?: LoginChanges;
 }
 
 /** Hits and misses since start, for metrics. */
@@ -24,6 +31,13 @@ export interface PolicyCacheStats {
 interface Entry {
   readonly decision: PolicyDecision<PolicyRequest>;
   readonly expiresAt: number;
+  /** The canonical login the permit is for, so that a change of the user drops it. */
+  readonly login: string;
+}
+
+interface Pending {
+  readonly decision: Promise<PolicyDecision<PolicyRequest>>;
+  readonly generation: number;
 }
 
 const DEFAULT_MAX_ENTRIES = 10_000;
@@ -43,13 +57,22 @@ const DEFAULT_MAX_ENTRIES = 10_000;
  *   credentials from the same address find an entry;
  * - `authorizeSender` is keyed by the authenticated login and the sender.
  *
- * The price is staleness: a changed password, a disabled user or a revoked
- * grant takes effect within the TTL (POLICY_CACHE_SECONDS, 60 s by default),
- * per relay task. Identical questions asked at the same time share one call.
+ * - `confirmSession` is never cached: it is the question asked because
+ *   something changed.
+ *
+ * Staleness is bounded twice. The change feed (relay/change-feed.ts) calls
+ * `forget` with the logins that changed within seconds of the change, and
+ * while it cannot be read the cache is bypassed. The
+ * TTL (POLICY_CACHE_SECONDS, 60 s by default) stays as a backstop. A decision
+ * that was asked before a `forget` and answered after it may predate the
+ * change, so it is handed to its caller but not remembered. Identical
+ * questions asked at the same time share one call.
  */
 export class CachingPolicyClient implements PolicyClient {
   private readonly entries = new Map<string, Entry>();
-  private readonly pending = new Map<string, Promise<PolicyDecision<PolicyRequest>>>();
+  private readonly pending = new Map<string, Pending>();
+  /** Raised by every `forget`: answers to questions asked before it are not remembered. */
+  private generation = 0;
   private readonly hmacKey = randomBytes(32);
   private readonly maxEntries: number;
   private readonly now: () => number;
@@ -62,11 +85,12 @@ export class CachingPolicyClient implements PolicyClient {
   ) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.now = options.now ?? Date.now;
+    options.changes?.subscribe((change) => this.forget(change));
   }
 
   async decide<R extends PolicyRequest>(request: R): Promise<PolicyDecision<R>> {
-    if (this.options.ttlMs <= 0) return this.inner.decide(request);
     const key = this.keyOf(request);
+    if (this.options.ttlMs <= 0 || key === undefined || !(this.options.changes?.isCurrent() ?? true)) return this.inner.decide(request);
     const entry = this.entries.get(key);
     if (entry) {
       this.entries.delete(key);
@@ -78,25 +102,36 @@ export class CachingPolicyClient implements PolicyClient {
     }
     this.misses++;
     const inFlight = this.pending.get(key);
-    if (inFlight) return (await inFlight) as PolicyDecision<R>;
+    if (inFlight?.generation === this.generation) return (await inFlight.decision) as PolicyDecision<R>;
 
+    const generation = this.generation;
     const asked = this.inner.decide(request) as Promise<PolicyDecision<PolicyRequest>>;
-    this.pending.set(key, asked);
+    this.pending.set(key, { decision: asked, generation });
     try {
       const decision = await asked;
-      if (decision.verdict === 'permit') this.remember(key, decision);
+      if (decision.verdict === 'permit' && generation === this.generation) this.remember(key, decision, loginOf(request, decision));
       return decision as PolicyDecision<R>;
     } finally {
-      this.pending.delete(key);
+      if (this.pending.get(key)?.decision === asked) this.pending.delete(key);
     }
+  }
+
+  /** Drops every permit of the logins that changed (all of them for `all`). */
+  forget(change: LoginChange): void {
+    this.generation++;
+    if (change === 'all') {
+      this.entries.clear();
+      return;
+    }
+    for (const [key, entry] of this.entries) if (change.has(entry.login)) this.entries.delete(key);
   }
 
   stats(): PolicyCacheStats {
     return { hits: this.hits, misses: this.misses, entries: this.entries.size };
   }
 
-  private remember(key: string, decision: PolicyDecision<PolicyRequest>): void {
-    this.entries.set(key, { decision, expiresAt: this.now() + this.options.ttlMs });
+  private remember(key: string, decision: PolicyDecision<PolicyRequest>, login: string): void {
+    this.entries.set(key, { decision, expiresAt: this.now() + this.options.ttlMs, login });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined) break;
@@ -104,7 +139,8 @@ export class CachingPolicyClient implements PolicyClient {
     }
   }
 
-  private keyOf(request: PolicyRequest): string {
+  /** The cache key of a question whose permits may be remembered; none for the others. */
+  private keyOf(request: PolicyRequest): string | undefined {
     switch (request.action) {
       case 'authenticate': {
         const secret = createHmac('sha256', this.hmacKey).update(request.password, 'utf8').digest('base64');
@@ -112,6 +148,13 @@ export class CachingPolicyClient implements PolicyClient {
       }
       case 'authorizeSender':
         return JSON.stringify(['authorizeSender', request.login, request.sender]);
+      case 'confirmSession':
+        return undefined;
     }
   }
+}
+
+/** The canonical login a permit is for: AUTH's request holds the login as the client typed it. */
+function loginOf(request: PolicyRequest, decision: PolicyDecision<PolicyRequest>): string {
+  return 'user' in decision ? decision.user.login : request.login;
 }

@@ -6,6 +6,7 @@ import { MAX_LOGIN_LENGTH, MAX_PASSWORD_LENGTH } from '../lambda/policy-request-
 import type { AuthPenalty } from './auth-penalty.ts';
 import type { RelayLog } from './relay-log.ts';
 import { SmtpError } from './smtp-error.ts';
+import { suspendedReply } from './suspension-reply.ts';
 
 export interface ClientAuthenticationOptions {
   readonly hostname: string;
@@ -23,6 +24,8 @@ export interface ClientAuthenticationOptions {
    * held back: its 235 says what its timing would.
    */
   readonly failureFloorMs: number;
+  /** Whom a suspended user is told to ask (SUSPENSION_CONTACT). */
+  readonly suspensionContact: string;
 }
 
 /** Who is asking, for the log and the penalty. */
@@ -39,7 +42,9 @@ const INVALID_CREDENTIALS = '5.7.8 Error: authentication failed: authentication 
  * Decides one AUTH for the front end: asks the policy, slows down and then
  * refuses guessers (see AuthPenalty), and turns the outcome into what
  * smtp-server expects. Every failure, whatever its cause, gets the one 535
- * text, so the client learns nothing about which part was wrong.
+ * text, so the client learns nothing about which part was wrong; the one
+ * exception is a suspended account with the right password (`550 5.7.1`,
+ * saying why and whom to ask), which is no guess and is not penalised.
  */
 export class ClientAuthentication {
   constructor(private readonly options: ClientAuthenticationOptions) {}
@@ -91,6 +96,10 @@ export class ClientAuthentication {
         password: auth.password ?? '',
         clientAddress: attempt.clientAddress,
       });
+      if (decision.verdict === 'reject' && decision.reason === 'suspended') {
+        log.info({ event: 'auth-suspended', ...fields }, `auth refused, account suspended: ${login}`);
+        throw suspendedReply(decision.text, this.options.suspensionContact);
+      }
       if (decision.verdict === 'reject') return fail(decision.detail ?? decision.reason);
       penalty.recordSuccess(login);
       log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login}`);

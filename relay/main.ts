@@ -5,8 +5,9 @@
  * SECURITY: listens to the Internet on 587 (STARTTLS, required before AUTH and
  * MAIL) and 465 (implicit TLS). Trusts nothing a client says until the policy
  * function has permitted its credentials and each envelope sender. Talks to the
- * policy function (Lambda Invoke) and SES (SendEmail) with the task role, and to
- * nothing else. Never logs passwords, AUTH data or key material.
+ * policy function (Lambda Invoke), SES (SendEmail), the counters table and the
+ * users table's change feed (read only) with the task role, and to nothing
+ * else. Never logs passwords, AUTH data or key material.
  *
  * STANDARDS: RFC 5321 (SMTP), RFC 6409 (submission), RFC 8314 (implicit TLS),
  * RFC 3207 (STARTTLS), RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 3463 and 2034
@@ -17,10 +18,12 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { createCountersClient, createLambdaClient, createSesClient } from './aws-clients.ts';
+import { UserStore } from '../lambda/user-store.ts';
+import { createChangeFeedClient, createCountersClient, createLambdaClient, createSesClient } from './aws-clients.ts';
 import { CachingPolicyClient } from './caching-policy-client.ts';
+import { ChangeFeed } from './change-feed.ts';
 import { LambdaPolicyClient } from './lambda-policy-client.ts';
-import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom } from './relay-config.ts';
+import { changeFeedSettingsFrom, parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom } from './relay-config.ts';
 import { createRelayLog } from './relay-log.ts';
 import { RelayMetrics } from './relay-metrics.ts';
 import { startRelay } from './relay-server.ts';
@@ -37,6 +40,8 @@ const awsEnv = z
     SES_REGION: z.string().min(1).optional(),
     HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     COUNTERS_TABLE: z.string().min(1).optional(),
+    /** The users table, for its change feed only (the task may read nothing else of it). */
+    USERS_TABLE: z.string().min(1).optional(),
     METRICS_NAMESPACE: z.string().min(1).default('SubmissionRelay'),
     STAGE: z.string().min(1).default('dev'),
   })
@@ -50,23 +55,30 @@ const settings = parseRelayEnv(process.env, {
   SUBMISSIONS_PORT: '2465',
 });
 const tls = await loadTlsCredentials(process.env);
-// Permits are remembered for POLICY_CACHE_SECONDS: a user who sends again within
-// that time costs no Invoke and no password hash (see caching-policy-client.ts).
+const metrics = new RelayMetrics({
+  namespace: awsEnv.METRICS_NAMESPACE,
+  stage: awsEnv.STAGE,
+  write: (line) => process.stdout.write(`${line}\n`),
+});
+const feedSettings = changeFeedSettingsFrom(settings);
+const changes = awsEnv.USERS_TABLE
+  ? new ChangeFeed(new UserStore(createChangeFeedClient({ region: awsEnv.AWS_REGION }, feedSettings.readTimeoutMs), awsEnv.USERS_TABLE), { ...feedSettings, log, metrics })
+  : undefined;
+if (!changes) log.warn({ event: 'config' }, 'USERS_TABLE is not set: revocations wait for POLICY_CACHE_SECONDS and never reach open sessions');
+// Permits are remembered until the change feed says the user changed (or for
+// POLICY_CACHE_SECONDS at most): a user who sends again costs no Invoke and no
+// password hash (see caching-policy-client.ts).
 const policy = new CachingPolicyClient(
   new LambdaPolicyClient(createLambdaClient({ region: awsEnv.AWS_REGION }, settings.POLICY_TIMEOUT_SECONDS * 1000), awsEnv.POLICY_FUNCTION_NAME),
-  { ttlMs: settings.POLICY_CACHE_SECONDS * 1000 },
+  { ttlMs: settings.POLICY_CACHE_SECONDS * 1000, ...(changes ? { changes } : {}) },
 );
+await changes?.start();
 const ses = new SesSender(createSesClient({ region: awsEnv.SES_REGION ?? awsEnv.AWS_REGION }, settings.SES_TIMEOUT_SECONDS * 1000), {
   throttleRetries: settings.SES_THROTTLE_RETRIES,
   throttleBackoffMs: 200,
 });
 const recipientDomains = recipientDomainCheckFrom(settings);
 if (!awsEnv.COUNTERS_TABLE) log.warn({ event: 'config' }, 'COUNTERS_TABLE is not set: per-user sending limits are not counted');
-const metrics = new RelayMetrics({
-  namespace: awsEnv.METRICS_NAMESPACE,
-  stage: awsEnv.STAGE,
-  write: (line) => process.stdout.write(`${line}\n`),
-});
 const relay = await startRelay(relaySettingsFrom(settings, tls), {
   metrics,
   policy,
@@ -76,6 +88,7 @@ const relay = await startRelay(relaySettingsFrom(settings, tls), {
     ? { quota: new SendingQuota(createCountersClient({ region: awsEnv.AWS_REGION }), awsEnv.COUNTERS_TABLE) }
     : {}),
   ...(recipientDomains ? { recipientDomains } : {}),
+  ...(changes ? { changes } : {}),
 });
 
 // The load balancer's health check: plain HTTP on its own port, so that it is
@@ -103,6 +116,7 @@ process.once('SIGTERM', () => {
   log.info({ event: 'drain', graceSeconds: settings.SHUTDOWN_GRACE_SECONDS, connections: relay.connections() }, 'SIGTERM: draining');
   relay
     .close(settings.SHUTDOWN_GRACE_SECONDS * 1000)
+    .then(() => changes?.stop())
     .then(() => {
       log.info({ event: 'stop' }, 'relay stopped');
       health.close();

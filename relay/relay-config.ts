@@ -64,6 +64,16 @@ export const relayEnvSchema = z.object({
    * takes effect within this bound. 0 asks the policy every time.
    */
   POLICY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
+  /** Time between two reads of the users table's change feed (revocation). */
+  REVOCATION_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
+  /**
+   * Longest a revocation may take to reach every session of this task; a feed
+   * unread for longer turns the task fail-closed (no cached permits, every
+   * session confirmed with the policy) until it is read again.
+   */
+  REVOCATION_BOUND_SECONDS: z.coerce.number().int().min(1).max(300).default(5),
+  /** Whom a suspended user is told to ask; default postmaster@RELAY_HOSTNAME. Printable ASCII. */
+  SUSPENSION_CONTACT: z.string().regex(/^[\x21-\x7e][\x20-\x7e]{0,199}$/, 'printable ASCII, up to 200 characters').optional(),
 });
 
 export type RelayEnv = z.infer<typeof relayEnvSchema>;
@@ -75,6 +85,10 @@ export function parseRelayEnv(env: NodeJS.ProcessEnv, defaults: Partial<Record<k
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new Error(`invalid settings: ${problems}`);
+  }
+  // Two polls must fit in the bound, or one failed read would already break it.
+  if (parsed.data.REVOCATION_POLL_MS * 2 > parsed.data.REVOCATION_BOUND_SECONDS * 1000) {
+    throw new Error('invalid settings: REVOCATION_POLL_MS: at most half of REVOCATION_BOUND_SECONDS');
   }
   return parsed.data;
 }
@@ -111,7 +125,14 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
       ...(env.DEFAULT_RECIPIENTS_PER_DAY ? { recipientsPerDay: env.DEFAULT_RECIPIENTS_PER_DAY } : {}),
     },
     ...(env.SES_CONFIGURATION_SET ? { configurationSet: env.SES_CONFIGURATION_SET } : {}),
+    suspensionContact: env.SUSPENSION_CONTACT ?? `postmaster@${env.RELAY_HOSTNAME}`,
   };
+}
+
+/** How the change feed is followed (relay/change-feed.ts). */
+export function changeFeedSettingsFrom(env: RelayEnv) {
+  const boundMs = env.REVOCATION_BOUND_SECONDS * 1000;
+  return { pollMs: env.REVOCATION_POLL_MS, boundMs, readTimeoutMs: Math.min(2_000, boundMs / 2) };
 }
 
 /** The recipient-domain lookup the settings ask for, if any. */

@@ -15,6 +15,8 @@ export const METRIC = {
   sesErrors: 'SesErrors',
   sesLatency: 'SesLatency',
   connections: 'Connections',
+  /** Failed reads of the users table's change feed (revocation); see relay/change-feed.ts. */
+  changeFeedErrors: 'ChangeFeedErrors',
 } as const;
 
 export interface RelayMetricsOptions {
@@ -45,7 +47,7 @@ export class RelayMetrics {
     this.openSessions = openSessions;
   }
 
-  count(metric: (typeof METRIC)['accepted' | 'authFailures' | 'sesErrors']): void {
+  count(metric: (typeof METRIC)['accepted' | 'authFailures' | 'sesErrors' | 'changeFeedErrors']): void {
     this.counts.set(metric, (this.counts.get(metric) ?? 0) + 1);
   }
 

@@ -3,12 +3,14 @@ import type { AddressInfo } from 'node:net';
 import type { PolicyClient } from '../lambda/policy-contract.ts';
 import { AuthPenalty, type AuthPenaltyLimits } from './auth-penalty.ts';
 import { ClientAuthentication } from './client-authentication.ts';
+import type { LoginChanges } from './change-feed.ts';
 import { ClientConnections } from './client-connections.ts';
 import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { RelayMetrics } from './relay-metrics.ts';
 import type { SesSender } from './ses-sender.ts';
 import type { SendingLimits, SendingQuota } from './sending-quota.ts';
+import { SessionStandings } from './session-standings.ts';
 import { createSubmissionHooks } from './submission-hooks.ts';
 import { SubmissionServer } from './submission-server.ts';
 
@@ -37,6 +39,8 @@ export interface RelaySettings {
   /** Sending limits for users whose settings name none. */
   readonly defaultLimits: SendingLimits;
   readonly configurationSet?: string;
+  /** Whom a suspended user is told to ask. */
+  readonly suspensionContact: string;
 }
 
 export interface RelayDeps {
@@ -48,6 +52,11 @@ export interface RelayDeps {
   /** Recipient domain lookups; absent, domains are not checked. */
   readonly recipientDomains?: RecipientDomainCheck;
   readonly metrics?: RelayMetrics;
+  /**
+   * The users table's change feed: open sessions of a user who changed are
+   * confirmed again. Absent, only the permit cache's TTL bounds revocation.
+   */
+  readonly changes?: LoginChanges;
 }
 
 export interface RunningRelay {
@@ -78,6 +87,13 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
       log: deps.log,
       maxFailuresPerSession: settings.maxAuthFailuresPerSession,
       failureFloorMs: settings.authFailureFloorMs,
+      suspensionContact: settings.suspensionContact,
+    }),
+    standings: new SessionStandings({
+      hostname: settings.hostname,
+      policy: deps.policy,
+      suspensionContact: settings.suspensionContact,
+      ...(deps.changes ? { changes: deps.changes } : {}),
     }),
     connections: new ClientConnections(settings.maxConnectionsPerClient),
     ses: deps.ses,

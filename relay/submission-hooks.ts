@@ -11,6 +11,7 @@ import { rejectUnacceptableRecipient } from './recipient-policy.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { SesSender } from './ses-sender.ts';
 import { requireOwnedSender } from './sender-ownership.ts';
+import type { SessionStandings } from './session-standings.ts';
 import { QuotaUnavailableError, type SendingLimits, type SendingQuota } from './sending-quota.ts';
 import { SmtpError } from './smtp-error.ts';
 import { traceHeader } from './trace-header.ts';
@@ -19,6 +20,8 @@ export interface SubmissionHooksDeps {
   readonly hostname: string;
   readonly policy: PolicyClient;
   readonly authentication: ClientAuthentication;
+  /** Whether each authenticated session still stands; asked at MAIL and before SES. */
+  readonly standings: SessionStandings;
   readonly connections: ClientConnections;
   readonly ses: SesSender;
   readonly log: RelayLog;
@@ -106,7 +109,21 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     }
   };
 
-  const limitsOf = (user: UserProfile): SendingLimits => ({ ...deps.defaultLimits, ...user.limits });
+  /** The user's limits over the defaults; a throttle (reputation, operator) cuts messages per minute further. */
+  const limitsOf = (user: UserProfile): SendingLimits => {
+    const limits = { ...deps.defaultLimits, ...user.limits };
+    if (!user.throttle) return limits;
+    const own = limits.messagesPerMinute || Number.POSITIVE_INFINITY;
+    return { ...limits, messagesPerMinute: Math.max(1, Math.min(own, user.throttle.messagesPerMinute)) };
+  };
+
+  /** The session's user as it stands now (see SessionStandings); the session carries the fresh profile on. */
+  const standingUser = async (session: SMTPServerSession): Promise<{ user: UserProfile; confirmed: boolean }> => {
+    const before = session.user as UserProfile;
+    const user = await deps.standings.require(session.id, before, session.remoteAddress);
+    session.user = user;
+    return { user, confirmed: user !== before };
+  };
 
   /** Counts against a sending limit; a counter that cannot be reached lets the mail through (logged). */
   const admit = async (session: SMTPServerSession, count: (quota: SendingQuota) => Promise<void>) => {
@@ -156,6 +173,8 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         if (!response.user) {
           state.authFailures++;
           deps.metrics?.count(METRIC.authFailures);
+        } else {
+          deps.standings.track(session.id, (response.user as UserProfile).login);
         }
         return response;
       };
@@ -183,6 +202,7 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     },
 
     onClose(session) {
+      deps.standings.release(session.id);
       if (sessions.delete(session.id)) {
         deps.connections.release(session.remoteAddress);
         log.info({ event: 'disconnect', session: session.id, client: session.remoteAddress, login: loginOf(session) }, 'disconnect');
@@ -191,10 +211,10 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   };
 
   async function checkSender(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
-    const user = session.user as UserProfile;
     await judged(session, 'MAIL', envelopeFields(session, undefined, address.address), async () => {
       const parameters = rejectParameters(address, MAIL_PARAMETERS, 'MAIL');
       if (parameters) throw parameters;
+      const { user } = await standingUser(session);
       // RFC 6409 3.2: the null sender is every user's.
       if (address.address !== '') await requireOwnedSender(policy, user.login, address.address, 'envelope');
       await admit(session, (quota) => quota.admitMessage(user.login, limitsOf(user)));
@@ -237,12 +257,15 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     }
     if (message.defect) throw refuse(session, 'DATA', DEFECT_REPLIES[message.defect], fields);
 
-    const user = session.user as UserProfile;
     const envelope = session.envelope;
     const mailFrom = envelope.mailFrom ? envelope.mailFrom.address : '';
     const recipients = envelope.rcptTo.map((rcpt) => transportAddress(rcpt.address) ?? rcpt.address);
-    const configurationSet = user.configurationSet ?? deps.configurationSet;
     return judged(session, 'DATA', { ...fields, size: message.size }, async () => {
+      // The user may have changed while the message streamed in: a session
+      // that had to be confirmed proves its envelope sender again too.
+      const { user, confirmed } = await standingUser(session);
+      if (confirmed && mailFrom) await requireOwnedSender(policy, user.login, mailFrom, 'envelope');
+      const configurationSet = user.configurationSet ?? deps.configurationSet;
       const header = await checkedHeader(message.header, session);
       await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
       const trace = traceHeader({ hostname: deps.hostname, session, date: new Date() });

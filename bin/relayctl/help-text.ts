@@ -4,10 +4,11 @@ export function examples(...commands: readonly string[]): string {
 }
 
 /**
- * For commands that take something away: the relay remembers permits for a
- * while (relay/caching-policy-client.ts), and an operator should know.
+ * For commands that take something away: how soon running relays apply it
+ * (relay/change-feed.ts), and an operator should know.
  */
 export const CACHE_NOTE = `
-A running relay may still accept what it permitted within its POLICY_CACHE_SECONDS
-(60 s by default), until that time has passed.
+Every running relay applies this within its REVOCATION_BOUND_SECONDS (5 s by default),
+to new logins and to sessions already open (at their next MAIL FROM, and before a
+message in flight is handed to SES).
 `;

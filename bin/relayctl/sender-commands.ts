@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { UserStore } from '../../lambda/user-store.ts';
 import { grantArgument, loginArgument } from './address-argument.ts';
 import { describeClaim, existingClaim } from './address-claim.ts';
+import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
 import { CACHE_NOTE, examples } from './help-text.ts';
@@ -64,6 +65,7 @@ export function senderCommand(): Command {
         }
         const removed = sendersThrough(senders, grant);
         await removeSenders(store, login, removed);
+        await announceChange(store, login, 'senders');
         return removed.map((entry) => entry.grant);
       });
       context.print({ user: login, revoked }, (view) => view.revoked.map((address) => `revoked ${address} from ${login}`));

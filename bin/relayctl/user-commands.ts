@@ -1,7 +1,8 @@
 import { Command } from 'commander';
-import type { UserRecord, UserSettings } from '../../lambda/user-store.ts';
+import type { RestrictionHistoryEntry, UserRecord, UserRestriction, UserSettings } from '../../lambda/user-store.ts';
 import { loginArgument } from './address-argument.ts';
 import { describeClaim, existingClaim } from './address-claim.ts';
+import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
 import { CACHE_NOTE, examples } from './help-text.ts';
@@ -9,6 +10,7 @@ import { newPassword } from './password-input.ts';
 import { classifyPasswordHash } from './password-scheme.ts';
 import { describeSender, removeSenders, sendersLeadingTo } from './sender-tree.ts';
 import { repeatable } from './repeatable-option.ts';
+import { addRestrictionCommands } from './restriction-commands.ts';
 import { refusedAs } from './store-refusal.ts';
 import { changedSettings, type SettingsOptions } from './user-settings-change.ts';
 
@@ -20,6 +22,8 @@ interface UserSummary {
   readonly passwordScheme: string;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Warned, throttled or suspended, by the reputation guard or an operator. */
+  readonly restriction?: UserRestriction;
 }
 
 const UNUSABLE_SCHEME = 'unusable';
@@ -68,7 +72,10 @@ export function userCommand(): Command {
       const login = loginArgument(address);
       const { password, generated } = await newPassword(options.passwordStdin === true);
       const passwordHash = await hashOrRefuse(password);
-      await context.withStore((store) => refusedAs(store.updateUser(login, { passwordHash }), ExitCode.notFound, `no user ${login}`));
+      await context.withStore(async (store) => {
+        await refusedAs(store.updateUser(login, { passwordHash }), ExitCode.notFound, `no user ${login}`);
+        await announceChange(store, login, 'password');
+      });
       context.print({ login, passwordChanged: true, ...(generated ? { password } : {}) }, () => [
         `changed the password of ${login}`,
         ...(generated ? [`password (shown this once, keep it now): ${password}`] : []),
@@ -84,7 +91,10 @@ export function userCommand(): Command {
       .action(async (address: string, _options: object, command: Command) => {
         const context = contextOf(command);
         const login = loginArgument(address);
-        await context.withStore((store) => refusedAs(store.updateUser(login, { disabled }), ExitCode.notFound, `no user ${login}`));
+        await context.withStore(async (store) => {
+          await refusedAs(store.updateUser(login, { disabled }), ExitCode.notFound, `no user ${login}`);
+          await announceChange(store, login, name === 'disable' ? 'disabled' : 'enabled');
+        });
         context.print({ login, disabled }, () => [`${disabled ? 'disabled' : 'enabled'} ${login}`]);
       });
   }
@@ -103,6 +113,7 @@ export function userCommand(): Command {
         const senders = await sendersLeadingTo(store, login);
         await removeSenders(store, login, senders);
         await refusedAs(store.removeUser(login), ExitCode.notFound, `no user ${login}`);
+        await announceChange(store, login, 'removed');
         return senders.map((entry) => entry.grant);
       });
       context.print({ login, removed: true, removedSenders }, () => [
@@ -136,11 +147,17 @@ export function userCommand(): Command {
       const shown = await context.withStore(async (store) => {
         const record = await store.getUser(login);
         if (!record) throw new CliError(ExitCode.notFound, `no user ${login}`);
-        return { ...summaryOf(record), senders: await sendersLeadingTo(store, login), settings: record.settings };
+        return {
+          ...summaryOf(record),
+          senders: await sendersLeadingTo(store, login),
+          settings: record.settings,
+          restrictionHistory: await store.restrictionHistory(login),
+        };
       });
       context.print(shown, (view) => [
         field('login', view.login),
         field('state', view.disabled ? 'disabled' : 'enabled'),
+        ...restrictionLines(view.restriction, view.restrictionHistory),
         field('password scheme', describeScheme(view.passwordScheme)),
         field('created', view.createdAt),
         field('updated', view.updatedAt),
@@ -182,11 +199,13 @@ export function userCommand(): Command {
         if (!record) throw new CliError(ExitCode.notFound, `no user ${login}`);
         const next = changedSettings(record.settings, options);
         await refusedAs(store.updateUser(login, { settings: next }), ExitCode.notFound, `no user ${login}`);
+        await announceChange(store, login, 'settings');
         return next;
       });
       context.print({ login, settings }, (view) => [`updated the settings of ${login}`, ...settingsLines(view.settings)]);
     });
 
+  addRestrictionCommands(user);
   return user;
 }
 
@@ -198,6 +217,7 @@ function summaryOf(record: UserRecord): UserSummary {
     passwordScheme: kind.verifiable ? kind.scheme : UNUSABLE_SCHEME,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    ...(record.restriction ? { restriction: record.restriction } : {}),
   };
 }
 
@@ -222,6 +242,16 @@ function describeScheme(scheme: string): string {
 /** One `label  value` line of human output, values aligned. */
 function field(label: string, value: string): string {
   return `${label.padEnd(18)} ${value}`;
+}
+
+function restrictionLines(restriction: UserRestriction | undefined, history: readonly RestrictionHistoryEntry[]): string[] {
+  const current = restriction
+    ? `${restriction.state}${restriction.messagesPerMinute !== undefined ? ` (${restriction.messagesPerMinute} messages/minute)` : ''} since ${restriction.since} by ${restriction.by}: ${restriction.reason}`
+    : '(none)';
+  return [
+    field('restriction', current),
+    ...history.map((entry) => field('', `${entry.at}  ${entry.action} (${entry.state}) by ${entry.by}: ${entry.reason}`)),
+  ];
 }
 
 function settingsLines(settings: UserSettings): string[] {

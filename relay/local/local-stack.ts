@@ -3,11 +3,12 @@ import path from 'node:path';
 import { createPolicyHandler } from '../../lambda/policy-handler.ts';
 import type { PolicyClient } from '../../lambda/policy-contract.ts';
 import { UserStore } from '../../lambda/user-store.ts';
-import { createCountersClient, createLambdaClient, createSesClient, type AwsTarget } from '../aws-clients.ts';
+import { createChangeFeedClient, createCountersClient, createLambdaClient, createSesClient, type AwsTarget } from '../aws-clients.ts';
 import { CachingPolicyClient } from '../caching-policy-client.ts';
+import { ChangeFeed } from '../change-feed.ts';
 import { DirectPolicyClient } from '../direct-policy-client.ts';
 import { LambdaPolicyClient } from '../lambda-policy-client.ts';
-import { parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
+import { changeFeedSettingsFrom, parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
 import { createRelayLog, type RelayLog } from '../relay-log.ts';
 import type { RelayMetrics } from '../relay-metrics.ts';
 import { startRelay, type RunningRelay } from '../relay-server.ts';
@@ -63,6 +64,8 @@ export interface LocalStack {
   readonly lambda?: LocalLambdaEndpoint;
   /** The DynamoDB stand-in (dynalite) with its fault plan and stats; absent when `dynamoEndpoint` was given. */
   readonly dynamo?: EmbeddedDynamoDb;
+  /** The users table's change feed as this relay follows it. */
+  readonly changes: ChangeFeed;
   readonly certPath: string;
   close(graceMs?: number): Promise<void>;
 }
@@ -114,7 +117,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       policy = new LambdaPolicyClient(createLambdaClient(localTarget(lambda.url), settings.POLICY_TIMEOUT_SECONDS * 1000), 'relay-policy');
     }
     if (options.wrapPolicy) policy = options.wrapPolicy(policy);
-    const cache = new CachingPolicyClient(policy, { ttlMs: settings.POLICY_CACHE_SECONDS * 1000 });
+    // The feed reads through a client of its own, with the timeout the container's has.
+    const feedSettings = changeFeedSettingsFrom(settings);
+    const feedStore = new UserStore(createChangeFeedClient({ ...localTarget(dynamo.endpoint), region: 'local' }, feedSettings.readTimeoutMs), LOCAL_USERS_TABLE);
+    const changes = new ChangeFeed(feedStore, { ...feedSettings, log, ...(options.metrics ? { metrics: options.metrics } : {}) });
+    const cache = new CachingPolicyClient(policy, { ttlMs: settings.POLICY_CACHE_SECONDS * 1000, changes });
+    await changes.start();
+    closers.push(() => changes.stop());
 
     const certificate = await ensureSelfSignedCertificate(options.dataDir, settings.RELAY_HOSTNAME);
     const sender = new SesSender(createSesClient(localTarget(options.sesEndpoint ?? ses.url), settings.SES_TIMEOUT_SECONDS * 1000), {
@@ -128,6 +137,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ses: sender,
       log,
       quota,
+      changes,
       ...(recipientDomains ? { recipientDomains } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
@@ -141,6 +151,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ses,
       ...(lambda ? { lambda } : {}),
       ...('faults' in dynamo ? { dynamo } : {}),
+      changes,
       certPath: certificate.certPath,
       async close(graceMs = 0) {
         await relay.close(graceMs);

@@ -11,7 +11,10 @@ import { startLocalStack } from './local-stack.ts';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const dataDir = path.resolve(process.env.RELAY_DATA_DIR || '.relay');
-const stack = await startLocalStack({ dataDir });
+// A second relay on the same users (one more "task"): point it at the DynamoDB
+// stand-in of a running `npm start` instead of starting its own.
+const dynamoEndpoint = process.env.RELAY_DYNAMODB_ENDPOINT || undefined;
+const stack = await startLocalStack({ dataDir, ...(dynamoEndpoint ? { dynamoEndpoint } : {}) });
 const { relay, settings } = stack;
 const host = settings.RELAY_LISTEN;
 

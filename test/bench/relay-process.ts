@@ -19,7 +19,7 @@ import { announce, serveControl } from './bench-child.ts';
 const [dataDir, sesEndpoint, dynamoEndpoint] = process.argv.slice(2);
 if (!dataDir || !sesEndpoint || !dynamoEndpoint) throw new Error('usage: relay-process.ts <dataDir> <sesEndpoint> <dynamoEndpoint>');
 
-const counts = { authenticate: 0, authorizeSender: 0 };
+const counts = { authenticate: 0, authorizeSender: 0, confirmSession: 0 };
 const counting = (inner: PolicyClient): PolicyClient => ({
   decide: (request) => {
     counts[(request as PolicyRequest).action]++;

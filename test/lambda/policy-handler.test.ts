@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '../../lambda/password-hash.ts';
-import type { AuthenticateDecision, AuthorizeSenderDecision } from '../../lambda/policy-contract.ts';
+import type { AuthenticateDecision, AuthorizeSenderDecision, ConfirmSessionDecision, UserProfile } from '../../lambda/policy-contract.ts';
 import { createPolicyHandler } from '../../lambda/policy-handler.ts';
 import { MAX_ALIAS_DEPTH, UserStore } from '../../lambda/user-store.ts';
 import { ensureLocalTables } from '../../relay/local/local-tables.ts';
@@ -45,10 +45,75 @@ describe('policy handler over DynamoDB (dynalite)', () => {
   const mayUse = async (login: string, sender: string) =>
     ((await decide({ action: 'authorizeSender', login, sender })) as AuthorizeSenderDecision).verdict;
 
+  const confirm = (login: string, passwordSetAt: string, clientAddress = '198.51.100.7') =>
+    decide({ action: 'confirmSession', login, clientAddress, passwordSetAt }) as Promise<ConfirmSessionDecision>;
+  /** A permit's profile without the password stamp, which is a time. */
+  const profile = (decision: AuthenticateDecision | ConfirmSessionDecision): Omit<UserProfile, 'passwordSetAt'> | string => {
+    if (decision.verdict !== 'permit') return decision.reason;
+    const { passwordSetAt, ...rest } = decision.user;
+    assert.match(passwordSetAt ?? '', /^\d{4}-\d\d-\d\dT/);
+    return rest;
+  };
+  const stampOf = async (login: string) => ((await auth(login, PASSWORD)) as { user: UserProfile }).user.passwordSetAt!;
+
   test('the right password permits, with the canonical login and the user settings', async () => {
-    assert.deepEqual(await auth('John@Example.ORG', PASSWORD), { verdict: 'permit', user: { login: 'john@example.org' } });
-    const office = await auth('office@example.org', PASSWORD, '192.0.2.10');
-    assert.deepEqual(office, { verdict: 'permit', user: { login: 'office@example.org', limits: { messagesPerMinute: 5 } } });
+    assert.deepEqual(profile(await auth('John@Example.ORG', PASSWORD)), { login: 'john@example.org' });
+    assert.deepEqual(profile(await auth('office@example.org', PASSWORD, '192.0.2.10')), { login: 'office@example.org', limits: { messagesPerMinute: 5 } });
+  });
+
+  test('a suspended user with the right password is told why; with a wrong one, nothing', async () => {
+    await store.createUser('bouncy@example.org', await hashPassword(PASSWORD));
+    const reason = 'bounce rate 7.1 % over the last 24 h (threshold 4 %)';
+    await store.restrictUser('bouncy@example.org', { state: 'suspended', reason, since: now, by: 'reputation' });
+    assert.deepEqual(await auth('bouncy@example.org', PASSWORD), { verdict: 'reject', reason: 'suspended', text: reason });
+    assert.deepEqual(await auth('bouncy@example.org', 'wrong'), { verdict: 'reject', reason: 'invalid-credentials' });
+    await store.reinstateUser('bouncy@example.org', 'operator-jane', 'list cleaned');
+    assert.equal((await auth('bouncy@example.org', PASSWORD)).verdict, 'permit');
+    const history = await store.restrictionHistory('bouncy@example.org');
+    assert.deepEqual(history.map(({ action, state, by, reason: why }) => [action, state, by, why]), [
+      ['restricted', 'suspended', 'reputation', reason],
+      ['reinstated', 'suspended', 'operator-jane', 'list cleaned'],
+    ]);
+    await assert.rejects(store.reinstateUser('bouncy@example.org', 'operator-jane', 'again'), /not restricted/);
+    await assert.rejects(store.restrictUser('nobody@example.org', { state: 'warned', reason: 'x', since: now, by: 'reputation' }), /no user/);
+  });
+
+  test('a throttled user gets the cut in the profile; a warned one nothing', async () => {
+    await store.createUser('throttled@example.org', await hashPassword(PASSWORD));
+    await store.restrictUser('throttled@example.org', { state: 'warned', reason: 'bounce rate 3 %', since: now, by: 'reputation' });
+    assert.deepEqual(profile(await auth('throttled@example.org', PASSWORD)), { login: 'throttled@example.org' });
+    await store.restrictUser('throttled@example.org', { state: 'throttled', reason: 'bounce rate 5 %', messagesPerMinute: 2, since: now, by: 'reputation' });
+    assert.deepEqual(profile(await auth('throttled@example.org', PASSWORD)), { login: 'throttled@example.org', throttle: { messagesPerMinute: 2 } });
+  });
+
+  test('confirmSession: an open session goes on with the fresh profile until its user is removed, disabled, given a new password or suspended', async () => {
+    await store.createUser('open@example.org', await hashPassword(PASSWORD));
+    const stamp = await stampOf('open@example.org');
+    assert.deepEqual(profile(await confirm('open@example.org', stamp)), { login: 'open@example.org' });
+    await store.updateUser('open@example.org', { settings: { limits: { messagesPerMinute: 7 } } });
+    assert.deepEqual(profile(await confirm('open@example.org', stamp)), { login: 'open@example.org', limits: { messagesPerMinute: 7 } });
+    await store.updateUser('open@example.org', { settings: { allowedNetworks: ['192.0.2.0/24'] } });
+    assert.equal(profile(await confirm('open@example.org', stamp)), 'network');
+    await store.updateUser('open@example.org', { settings: {} });
+    await store.restrictUser('open@example.org', { state: 'suspended', reason: 'complaint rate 0.2 %', since: now, by: 'reputation' });
+    assert.deepEqual(await confirm('open@example.org', stamp), { verdict: 'reject', reason: 'suspended', text: 'complaint rate 0.2 %' });
+    await store.reinstateUser('open@example.org', 'jane', 'fixed');
+    await store.updateUser('open@example.org', { disabled: true });
+    assert.equal(profile(await confirm('open@example.org', stamp)), 'disabled');
+    await store.updateUser('open@example.org', { disabled: false });
+    assert.deepEqual(profile(await confirm('open@example.org', stamp)), { login: 'open@example.org' });
+    await store.updateUser('open@example.org', { passwordHash: await hashPassword('a new passphrase') });
+    assert.equal(profile(await confirm('open@example.org', stamp)), 'password-changed');
+    await store.removeUser('open@example.org');
+    assert.equal(profile(await confirm('open@example.org', stamp)), 'removed');
+  });
+
+  test("the policy's rehash of a legacy hash keeps the password stamp: sessions stay open", async () => {
+    const legacy = legacyFixtures.hashes.find((h) => h.scheme === 'SHA512-CRYPT')!;
+    await store.createUser('rehashed@example.org', legacy.hash);
+    const first = (await auth('rehashed@example.org', legacy.password)) as { user: UserProfile };
+    assert.match((await store.getUser('rehashed@example.org'))!.passwordHash, /^\$scrypt\$/);
+    assert.equal((await confirm('rehashed@example.org', first.user.passwordSetAt!)).verdict, 'permit');
   });
 
   test('wrong password, unknown user, disabled user and an unparseable login all get the same refusal', async () => {

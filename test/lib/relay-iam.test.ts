@@ -30,7 +30,7 @@ const fromDataStack = (outputPattern: RegExp) =>
     }),
   });
 
-describe('relay task role: invoke the policy function, send through SES, update counters, nothing else', () => {
+describe('relay task role: invoke the policy function, send through SES, update counters, read the change feed, nothing else', () => {
   test('is assumable by ECS tasks of this account only', () => {
     template.hasResourceProperties('AWS::IAM::Role', {
       RoleName: Match.absent(),
@@ -53,11 +53,11 @@ describe('relay task role: invoke the policy function, send through SES, update 
     assert.equal(resource.Properties.ManagedPolicyArns, undefined, 'no managed policies');
   });
 
-  test('has exactly three statements', () => {
+  test('has exactly four statements', () => {
     const statements = statementsOf('RelayServiceTaskRole');
     assert.deepEqual(
       statements.map((s) => actions(s)),
-      [['lambda:InvokeFunction'], ['ses:SendRawEmail'], ['dynamodb:UpdateItem']],
+      [['lambda:InvokeFunction'], ['ses:SendRawEmail'], ['dynamodb:UpdateItem'], ['dynamodb:GetItem', 'dynamodb:Query']],
     );
     assert.ok(statements.every((s) => s.Effect === 'Allow'));
   });
@@ -105,6 +105,41 @@ describe('relay task role: invoke the policy function, send through SES, update 
         ]),
       },
     });
+  });
+
+  test('the users table: GetItem and Query on the CHANGE partition only (the change feed), not its index, no write', () => {
+    const feed = statementsOf('RelayServiceTaskRole')[3]!;
+    assert.deepEqual(feed.Condition, { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CHANGE'] } });
+    assert.equal(JSON.stringify(feed.Resource).includes('index'), false);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: ['dynamodb:GetItem', 'dynamodb:Query'],
+            Effect: 'Allow',
+            Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CHANGE'] } },
+            Resource: fromDataStack(/Users.*Arn/),
+          },
+        ]),
+      },
+    });
+  });
+
+  test('the task knows the users table by name, for the change feed', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: Match.arrayWith([
+        Match.objectLike({ Environment: Match.arrayWith([{ Name: 'USERS_TABLE', Value: fromDataStack(/RefStateTablesUsers/) }]) }),
+      ]),
+    });
+  });
+});
+
+describe('users table: change items expire (TTL)', () => {
+  test('the TTL attribute is expiresAt', () => {
+    const usersTable = Object.values(prod.data.findResources('AWS::DynamoDB::Table')).find((table) =>
+      JSON.stringify(table.Properties.GlobalSecondaryIndexes ?? []).includes('byOwner'),
+    );
+    assert.deepEqual(usersTable?.Properties.TimeToLiveSpecification, { AttributeName: 'expiresAt', Enabled: true });
   });
 });
 

@@ -253,6 +253,7 @@ describe('Fargate task', () => {
       'STAGE',
       'SUBMISSIONS_PORT',
       'SUBMISSION_PORT',
+      'USERS_TABLE',
     ]);
     assert.equal(env.SUBMISSION_PORT, '2587');
     assert.equal(env.SUBMISSIONS_PORT, '2465');
@@ -272,6 +273,7 @@ describe('Fargate task', () => {
     assert.match(env.POLICY_FUNCTION_NAME.Ref, /^RelayPolicyFunction/);
     assert.equal(env.COUNTERS_TABLE['Fn::GetStackOutput'].StackName, 'SubmissionRelay-prod-Data');
     assert.match(env.COUNTERS_TABLE['Fn::GetStackOutput'].OutputName, /Counters/);
+    assert.match(env.USERS_TABLE['Fn::GetStackOutput'].OutputName, /Users/);
     for (const value of Object.values(env)) {
       assert.doesNotMatch(JSON.stringify(value), /BEGIN|PRIVATE KEY/, 'no key material in the environment');
     }

@@ -48,9 +48,11 @@ class ScriptedPolicy implements PolicyClient {
         ? request.login === USER && request.password === this.password
           ? { verdict: 'permit', user: { login: USER } }
           : { verdict: 'reject', reason: 'invalid-credentials' }
-        : request.sender === request.login
-          ? { verdict: 'permit', via: 'login' }
-          : { verdict: 'reject', reason: 'not-owned' };
+        : request.action === 'confirmSession'
+          ? { verdict: 'permit', user: { login: USER } }
+          : request.sender === request.login
+            ? { verdict: 'permit', via: 'login' }
+            : { verdict: 'reject', reason: 'not-owned' };
     return decision as PolicyDecision<R>;
   }
 }
