@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { UserStore } from '../../lambda/user-store.ts';
 import { grantArgument, loginArgument } from './address-argument.ts';
-import { describeClaim, existingClaim } from './address-claim.ts';
+import { describeClaim, existingClaim, takeFromDomainHolder } from './address-claim.ts';
 import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
@@ -33,14 +33,10 @@ export function senderCommand(): Command {
           ExitCode.conflict,
           `${grant} was granted to someone else meanwhile`,
         );
-        // The address grant outranks a domain grant to someone else (sender-owner.ts): allowed
-        // (a team address inside a domain a system account sends for), but the domain's
-        // holder loses the address, which is worth saying.
         if (grant.startsWith('@')) return `addresses of ${grant.slice(1)} that are logins, or granted or aliased to others, stay theirs (relayctl who <address> tells)`;
-        const domain = `@${grant.slice(grant.lastIndexOf('@') + 1)}`;
-        const covering = await existingClaim(store, domain);
-        if (!covering || (covering.by === 'grant' && covering.owner === login)) return undefined;
-        return `${describeClaim(domain, covering)}, but from now on only ${login} may send as ${grant}`;
+        // Allowed (a team address inside a domain a system account sends for), but the
+        // domain's holder loses the address, which is worth saying.
+        return takeFromDomainHolder(store, grant, login);
       });
       if (note) process.stderr.write(`note: ${note}\n`);
       context.print({ user: login, grant, kind: grant.startsWith('@') ? 'domain' : 'address' }, () => [`granted ${grant} to ${login}`]);
