@@ -8,7 +8,8 @@ import { MAX_ALIAS_DEPTH } from '../../lambda/user-store.ts';
 import { jsonOf, relayctl, withLocalStore } from './relayctl-process.ts';
 
 /** `relayctl who`, run as a child process against one local store seeded by the test. */
-describe('relayctl who', { concurrency: true }, () => {
+// One data dir for all: the runs take turns on it (as relayctl runs do), so the tests run one at a time.
+describe('relayctl who', () => {
   let dataDir: string;
   const who = (...args: string[]) => relayctl(['who', ...args], { dataDir });
 
