@@ -11,6 +11,13 @@ export interface CachingPolicyClientOptions {
   readonly ttlMs: number;
   /** Permits held at most; the least recently used goes first. @default 10000 */
   readonly maxEntries?: number;
+  /**
+   * Permits held at most for one login; past it that login's own least
+   * recently used goes, so that one user (with a domain grant, say, and a new
+   * sender address in every message) cannot push everyone else's out.
+   * @default 100
+   */
+  readonly maxEntriesPerLogin?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
   /**
@@ -41,6 +48,7 @@ interface Pending {
 }
 
 const DEFAULT_MAX_ENTRIES = 10_000;
+const DEFAULT_MAX_ENTRIES_PER_LOGIN = 100;
 
 /**
  * Remembers the policy's permits for a short while, so that a user who sends
@@ -55,7 +63,9 @@ const DEFAULT_MAX_ENTRIES = 10_000;
  *   password under a key made at random when the process starts: the cache
  *   holds nothing that would let anyone log in, and only the very same
  *   credentials from the same address find an entry;
- * - `authorizeSender` is keyed by the authenticated login and the sender.
+ * - `authorizeSender` is keyed by the authenticated login and the sender;
+ * - one login holds at most `maxEntriesPerLogin` permits, so no user can flush
+ *   the cache for the others.
  *
  * - `confirmSession` is never cached: it is the question asked because
  *   something changed.
@@ -70,11 +80,14 @@ const DEFAULT_MAX_ENTRIES = 10_000;
  */
 export class CachingPolicyClient implements PolicyClient {
   private readonly entries = new Map<string, Entry>();
+  /** Each login's keys, least recently used first. */
+  private readonly keysByLogin = new Map<string, Set<string>>();
   private readonly pending = new Map<string, Pending>();
   /** Raised by every `forget`: answers to questions asked before it are not remembered. */
   private generation = 0;
   private readonly hmacKey = randomBytes(32);
   private readonly maxEntries: number;
+  private readonly maxEntriesPerLogin: number;
   private readonly now: () => number;
   private hits = 0;
   private misses = 0;
@@ -84,6 +97,7 @@ export class CachingPolicyClient implements PolicyClient {
     private readonly options: CachingPolicyClientOptions,
   ) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.maxEntriesPerLogin = options.maxEntriesPerLogin ?? DEFAULT_MAX_ENTRIES_PER_LOGIN;
     this.now = options.now ?? Date.now;
     options.changes?.subscribe((change) => this.forget(change));
   }
@@ -93,9 +107,9 @@ export class CachingPolicyClient implements PolicyClient {
     if (this.options.ttlMs <= 0 || key === undefined || !(this.options.changes?.isCurrent() ?? true)) return this.inner.decide(request);
     const entry = this.entries.get(key);
     if (entry) {
-      this.entries.delete(key);
+      this.drop(key);
       if (entry.expiresAt > this.now()) {
-        this.entries.set(key, entry); // most recently used goes last
+        this.keep(key, entry); // most recently used goes last
         this.hits++;
         return entry.decision as PolicyDecision<R>;
       }
@@ -121,9 +135,10 @@ export class CachingPolicyClient implements PolicyClient {
     this.generation++;
     if (change === 'all') {
       this.entries.clear();
+      this.keysByLogin.clear();
       return;
     }
-    for (const [key, entry] of this.entries) if (change.has(entry.login)) this.entries.delete(key);
+    for (const login of change) for (const key of this.keysByLogin.get(login) ?? []) this.drop(key);
   }
 
   stats(): PolicyCacheStats {
@@ -131,12 +146,27 @@ export class CachingPolicyClient implements PolicyClient {
   }
 
   private remember(key: string, decision: PolicyDecision<PolicyRequest>, login: string): void {
-    this.entries.set(key, { decision, expiresAt: this.now() + this.options.ttlMs, login });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
+    this.drop(key);
+    this.keep(key, { decision, expiresAt: this.now() + this.options.ttlMs, login });
+    const ownKeys = this.keysByLogin.get(login);
+    while (ownKeys && ownKeys.size > this.maxEntriesPerLogin) this.drop(ownKeys.values().next().value as string);
+    while (this.entries.size > this.maxEntries) this.drop(this.entries.keys().next().value as string);
+  }
+
+  private keep(key: string, entry: Entry): void {
+    this.entries.set(key, entry);
+    const ownKeys = this.keysByLogin.get(entry.login) ?? new Set<string>();
+    ownKeys.add(key);
+    this.keysByLogin.set(entry.login, ownKeys);
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    const ownKeys = this.keysByLogin.get(entry.login);
+    ownKeys?.delete(key);
+    if (ownKeys?.size === 0) this.keysByLogin.delete(entry.login);
   }
 
   /** The cache key of a question whose permits may be remembered; none for the others. */

@@ -4,6 +4,7 @@ import { parseMailAddress } from '../lambda/mail-address.ts';
 import { PolicyUnavailableError, type PolicyClient } from '../lambda/policy-contract.ts';
 import { MAX_LOGIN_LENGTH, MAX_PASSWORD_LENGTH } from '../lambda/policy-request-schema.ts';
 import type { AuthPenalty } from './auth-penalty.ts';
+import { printableEcho } from './printable-echo.ts';
 import type { RelayLog } from './relay-log.ts';
 import { SmtpError } from './smtp-error.ts';
 import { suspendedReply } from './suspension-reply.ts';
@@ -89,6 +90,9 @@ export class ClientAuthentication {
     // Longer than the policy contract carries (policy-request-schema.ts): such
     // credentials can never be right, so they fail here rather than look like an outage.
     if ((auth.username ?? '').length > MAX_LOGIN_LENGTH || (auth.password ?? '').length > MAX_PASSWORD_LENGTH) return fail('too-long');
+    // Every login is a mail address (the policy looks nothing else up): any
+    // other identity can never be right, and is not carried further.
+    if (!parseMailAddress(auth.username ?? '').ok) return fail('login-syntax');
     try {
       const decision = await policy.decide({
         action: 'authenticate',
@@ -117,8 +121,11 @@ export class ClientAuthentication {
   }
 }
 
-/** The login as the penalty counts it: canonical when it is an address, so case tricks count as one. */
-function loginKey(username: string): string {
+/**
+ * The login as the penalty counts it and the log shows it: canonical when it is
+ * an address, so case tricks count as one; otherwise in printable form only.
+ */
+export function loginKey(username: string): string {
   const parsed = parseMailAddress(username);
-  return parsed.ok ? parsed.address : username.toLowerCase();
+  return parsed.ok ? parsed.address : printableEcho(username.toLowerCase());
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 
 /** What makes a message unfit to leave the relay, found while it is read. */
-export type MessageDefect = 'bare-cr' | 'bare-lf' | 'long-line' | 'header-too-long';
+export type MessageDefect = 'bare-cr' | 'bare-lf' | 'nul' | 'long-line' | 'header-too-long';
 
 export interface ReceivedMessage {
   /** The header section, up to and including the empty line that ends it. */
@@ -30,6 +30,8 @@ const HEADER_END = Buffer.from('\r\n\r\n');
  *
  * - a bare CR or bare LF (SMTP smuggling, CVE-2023-51764 class: a peer that
  *   reads a bare LF as a line end could see a message end we did not);
+ * - a NUL byte, which RFC 5322 never allows and parsers read differently (C
+ *   strings end there; a header could be judged short and read long);
  * - a line over 998 characters, which SES refuses after the fact;
  * - a header section too large to judge.
  *
@@ -51,7 +53,7 @@ export async function readMessage(stream: Readable, limits: MessageReaderLimits)
     const offset = size;
     size += chunk.length;
     if (!defect) {
-      defect = scanLineEnds(chunk, previous);
+      defect = scanLineEnds(chunk, previous) ?? (chunk.includes(0) ? 'nul' : undefined);
       if (!defect) {
         const result = scanLineLengths(chunk, offset, lineStart, limits.maxLineLength);
         lineStart = result.lineStart;

@@ -1,4 +1,5 @@
 import { parseMailAddress } from '../lambda/mail-address.ts';
+import { printableEcho } from './printable-echo.ts';
 import { SmtpError } from './smtp-error.ts';
 
 /**
@@ -7,18 +8,19 @@ import { SmtpError } from './smtp-error.ts';
  * else is refused here rather than after DATA.
  */
 export function rejectUnacceptableRecipient(address: string): SmtpError | undefined {
+  const shown = printableEcho(address);
   if (/[^\x00-\x7f]/.test(address.slice(0, address.lastIndexOf('@')))) {
-    return new SmtpError(553, '5.6.7', `<${address}>: Recipient address rejected: non-ASCII local part requires SMTPUTF8, which is not offered`, undefined, 'rcpt-smtputf8');
+    return new SmtpError(553, '5.6.7', `<${shown}>: Recipient address rejected: non-ASCII local part requires SMTPUTF8, which is not offered`, undefined, 'rcpt-smtputf8');
   }
   const domain = address.slice(address.lastIndexOf('@') + 1);
   if (domain.startsWith('[')) {
-    return new SmtpError(501, '5.1.3', `<${address}>: Recipient address rejected: address literals are not accepted`, undefined, 'rcpt-literal');
+    return new SmtpError(501, '5.1.3', `<${shown}>: Recipient address rejected: address literals are not accepted`, undefined, 'rcpt-literal');
   }
   const parsed = parseMailAddress(address);
   if (!parsed.ok) {
     return parsed.problem === 'not-fully-qualified'
-      ? new SmtpError(501, '5.1.3', `<${address}>: Recipient address rejected: need fully-qualified address`, undefined, 'rcpt-unqualified')
-      : new SmtpError(501, '5.1.3', `<${address}>: Recipient address rejected: bad address syntax`, undefined, 'rcpt-syntax');
+      ? new SmtpError(501, '5.1.3', `<${shown}>: Recipient address rejected: need fully-qualified address`, undefined, 'rcpt-unqualified')
+      : new SmtpError(501, '5.1.3', `<${shown}>: Recipient address rejected: bad address syntax`, undefined, 'rcpt-syntax');
   }
   return undefined;
 }

@@ -1,3 +1,4 @@
+import { refuseHeloName } from './helo-name.ts';
 import { ENHANCED_CODE_PREFIX } from './smtp-error.ts';
 import type { SmtpConnectionInternals } from './smtp-connection-internals.ts';
 
@@ -29,6 +30,9 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  * - before TLS only EHLO, HELO, NOOP, STARTTLS and QUIT run; everything else is
  *   `530 5.7.0 Must issue a STARTTLS command first` (the library answers 538,
  *   or 530 with an authentication text);
+ * - an EHLO or HELO name that is not an RFC 5321 Domain or address-literal is
+ *   `501 5.5.2` (the library keeps any non-control Unicode, which then reaches
+ *   the Received header);
  * - AUTH data that is not base64 is `501 5.5.2` (the library decodes garbage);
  * - recognised commands we do not offer are `502 5.5.1`, VRFY is `252 2.0.0`
  *   whatever the address (no user enumeration);
@@ -85,6 +89,13 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
     if (!connection.secure && !BEFORE_TLS.has(name) && name !== '') {
       reply(530, '5.7.0 Must issue a STARTTLS command first');
       return next();
+    }
+    if (name === 'EHLO' || name === 'HELO') {
+      const refusal = refuseHeloName(command.toString('utf8'));
+      if (refusal) {
+        reply(501, refusal);
+        return next();
+      }
     }
     if (NOT_OFFERED.has(name)) {
       reply(502, '5.5.1 Error: command not implemented');

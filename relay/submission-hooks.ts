@@ -1,15 +1,17 @@
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { parseMailAddress, transportAddress } from '../lambda/mail-address.ts';
 import type { PolicyClient, UserProfile } from '../lambda/policy-contract.ts';
-import type { ClientAuthentication } from './client-authentication.ts';
+import { loginKey, type ClientAuthentication } from './client-authentication.ts';
 import type { ClientConnections } from './client-connections.ts';
-import { buildHeaderSection, claimedSenders, isClientSesDirective, parseHeaderSection } from './header-section.ts';
+import { outgoingHeaderSection } from './header-section.ts';
 import { readMessage, type MessageDefect } from './message-reader.ts';
+import { printableEcho } from './printable-echo.ts';
 import { METRIC, type RelayMetrics } from './relay-metrics.ts';
 import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import { rejectUnacceptableRecipient } from './recipient-policy.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { SesSender } from './ses-sender.ts';
+import { claimedSenders } from './sender-fields.ts';
 import { requireOwnedSender } from './sender-ownership.ts';
 import type { SessionStandings } from './session-standings.ts';
 import { QuotaUnavailableError, type SendingLimits, type SendingQuota } from './sending-quota.ts';
@@ -47,6 +49,7 @@ const NO_PARAMETERS = new Set<string>();
 const DEFECT_REPLIES: Record<MessageDefect, SmtpError> = {
   'bare-lf': new SmtpError(550, '5.5.2', 'Message rejected: bare <LF> received', undefined, 'bare-lf'),
   'bare-cr': new SmtpError(550, '5.5.2', 'Message rejected: bare <CR> received', undefined, 'bare-cr'),
+  nul: new SmtpError(550, '5.6.0', 'Message rejected: NUL character in message', undefined, 'nul'),
   'long-line': new SmtpError(550, '5.5.2', 'Message rejected: a line is longer than 998 characters (RFC 5322 2.1.1)', undefined, 'long-line'),
   'header-too-long': new SmtpError(552, '5.3.4', 'Message rejected: header section too large', undefined, 'header-too-long'),
 };
@@ -178,7 +181,7 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
         }
         return response;
       };
-      settle(session, judged(session, 'AUTH', { login: auth.username }, work), callback);
+      settle(session, judged(session, 'AUTH', { login: loginKey(auth.username ?? '') }, work), callback);
     },
 
     onMailFrom(address, session, callback) {
@@ -222,23 +225,22 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   }
 
   /**
-   * The header section as it will leave: the From and Sender mailboxes must be
-   * the user's too, and the client's X-SES-* directives are dropped.
+   * The header section as it will leave (outgoingHeaderSection: trace header on
+   * top, client X-SES-* fields dropped), judged as it leaves: every sender it
+   * names must be the user's. Each distinct address costs at most one policy
+   * call, and sender-fields.ts caps how many there are.
    */
-  async function checkedHeader(header: Buffer, session: SMTPServerSession): Promise<Buffer> {
-    const fields = parseHeaderSection(header);
-    const claims = claimedSenders(fields);
-    if (!claims.ok) {
-      throw new SmtpError(550, '5.6.0', `Message rejected: ${claims.problem}`, undefined, 'bad-sender-header');
-    }
-    const user = session.user as UserProfile;
+  async function outgoingHeader(trace: Buffer, header: Buffer, session: SMTPServerSession, login: string): Promise<Buffer> {
+    const outgoing = outgoingHeaderSection(trace, header);
+    if (!outgoing.ok) throw headerRefusal(outgoing.problem);
+    const claims = claimedSenders(outgoing.fields);
+    if (!claims.ok) throw headerRefusal(claims.problem);
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const owned = mailFrom ? [parseMailAddress(mailFrom)].flatMap((parsed) => (parsed.ok ? [parsed.address] : [])) : [];
     for (const claim of claims.claims) {
-      owned.push(await requireOwnedSender(policy, user.login, claim.address, claim.field, owned));
+      owned.push(await requireOwnedSender(policy, login, claim.address, claim.field, owned));
     }
-    const kept = fields.filter((field) => !isClientSesDirective(field));
-    return kept.length === fields.length ? header : buildHeaderSection(kept, header);
+    return outgoing.section;
   }
 
   async function relayMessage(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
@@ -266,15 +268,15 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
       const { user, confirmed } = await standingUser(session);
       if (confirmed && mailFrom) await requireOwnedSender(policy, user.login, mailFrom, 'envelope');
       const configurationSet = user.configurationSet ?? deps.configurationSet;
-      const header = await checkedHeader(message.header, session);
-      await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
       const trace = traceHeader({ hostname: deps.hostname, session, date: new Date() });
+      const header = await outgoingHeader(trace, message.header, session, user.login);
+      await admit(session, (quota) => quota.admitRecipients(user.login, recipients.length, limitsOf(user)));
       const sesStarted = performance.now();
       const messageId = await ses.send({
         ...(mailFrom ? { from: transportAddress(mailFrom) ?? mailFrom } : {}),
         recipients,
         // The pieces as they are: the SES sender encodes them without one more copy of the message.
-        raw: [trace, header, ...message.body],
+        raw: [header, ...message.body],
         ...(configurationSet ? { configurationSet } : {}),
         ...(user.messageTags ? { tags: user.messageTags } : {}),
       });
@@ -290,11 +292,25 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   }
 }
 
+function headerRefusal(problem: string): SmtpError {
+  return new SmtpError(550, '5.6.0', `Message rejected: ${problem}`, undefined, 'bad-header');
+}
+
+/**
+ * Parameters we do not offer are `555 5.5.4` (RFC 5321 4.1.1.11); a value
+ * outside its grammar is `501 5.5.4`. smtp-server itself checks SIZE and BODY
+ * and refuses control characters in any value; AUTH (RFC 4954 5) must be `<>`
+ * or an address, in ASCII.
+ */
 function rejectParameters(address: SMTPServerAddress, allowed: ReadonlySet<string>, stage: string): SmtpError | undefined {
-  const unknown = Object.keys(address.args || {}).filter((key) => !allowed.has(key));
-  return unknown.length
-    ? new SmtpError(555, '5.5.4', `${stage} parameter ${unknown[0]} not recognized`, undefined, 'bad-parameter')
-    : undefined;
+  const args: Record<string, unknown> = address.args || {};
+  const unknown = Object.keys(args).filter((key) => !allowed.has(key));
+  if (unknown.length) return new SmtpError(555, '5.5.4', `${stage} parameter ${printableEcho(unknown[0]!)} not recognized`, undefined, 'bad-parameter');
+  const auth = args.AUTH;
+  if (auth !== undefined && auth !== '<>' && !(typeof auth === 'string' && /^[\x21-\x7e]+$/.test(auth) && parseMailAddress(auth).ok)) {
+    return new SmtpError(501, '5.5.4', `Bad ${stage} parameter value`, undefined, 'bad-parameter');
+  }
+  return undefined;
 }
 
 function loginOf(session: SMTPServerSession): string | undefined {

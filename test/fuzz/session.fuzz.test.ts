@@ -22,8 +22,8 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { domainToASCII } from 'node:url';
 import fc from 'fast-check';
+import { ownsAddress } from '../support/ownership-oracle.ts';
 import { connectSecure, startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
 import { SmtpDialogue, plainToken, type SmtpReply } from '../support/smtp-dialogue.ts';
 
@@ -48,22 +48,9 @@ const QUIET_MS = 150;
 
 // ---- the oracle: who owns what, decided independently of the relay's own parser ----
 
-/** RFC 5321 mailbox equality as the grants mean it: case-folded, quotes and quoted-pairs undone, domain as A-label. */
-function normalise(address: string): string | undefined {
-  const at = address.lastIndexOf('@');
-  if (at <= 0) return undefined;
-  let local = address.slice(0, at);
-  if (local.length >= 2 && local.startsWith('"') && local.endsWith('"')) local = local.slice(1, -1).replace(/\\(.)/g, '$1');
-  const domain = domainToASCII(address.slice(at + 1).toLowerCase());
-  return domain ? `${local.toLowerCase()}@${domain}` : undefined;
-}
-
 function owns(login: Login, from: string | undefined): boolean {
   if (from === undefined || from === '') return true; // the null sender: SES gets no FromEmailAddress
-  const address = normalise(from);
-  if (address === undefined) return false;
-  if (address === login) return true;
-  return USERS[login].grants.some((grant) => (grant.startsWith('@') ? address.endsWith(grant) && !address.slice(0, -grant.length).includes('@') : address === grant));
+  return ownsAddress(login, USERS[login].grants, from);
 }
 
 // ---- generators ----

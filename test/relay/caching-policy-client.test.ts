@@ -153,6 +153,26 @@ describe('CachingPolicyClient', () => {
     assert.equal(policy.calls.length, 1);
   });
 
+  test('one login cannot flush the cache: past its own share it evicts only its own permits (issue #10, point 8)', async () => {
+    // A user with a domain grant claims a new address in every message.
+    const domainGrant: PolicyClient = {
+      decide: async <R extends PolicyRequest>(request: R) =>
+        ({ verdict: request.action === 'authorizeSender' && request.sender.endsWith('@john.example') ? 'permit' : 'reject', via: 'domain' }) as unknown as PolicyDecision<R>,
+    };
+    const asked: PolicyRequest[] = [];
+    const cache = new CachingPolicyClient({ decide: (request) => (asked.push(request), domainGrant.decide(request)) }, { ttlMs: 60_000, maxEntries: 50, maxEntriesPerLogin: 10 });
+    const others = Array.from({ length: 20 }, (_, i) => sender(`x@john.example`, `user${i}@example.org`));
+    for (const request of others) await cache.decide(request);
+    for (let i = 0; i < 5_000; i++) await cache.decide(sender(`n${i}@john.example`, USER));
+    assert.equal(cache.stats().entries, 30, "twenty others' permits and ten of the flooder's");
+    asked.length = 0;
+    for (const request of others) await cache.decide(request);
+    assert.deepEqual(asked, [], "every other user's permit is still cached");
+    await cache.decide(sender('n4999@john.example', USER));
+    await cache.decide(sender('n0@john.example', USER));
+    assert.equal(asked.length, 1, "the flooder's oldest permit went, its newest stayed");
+  });
+
   test('identical questions asked at once share one policy call', async () => {
     const { policy, cache } = setup();
     const decisions = await Promise.all(Array.from({ length: 8 }, () => cache.decide(auth())));

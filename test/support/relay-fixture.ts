@@ -40,6 +40,8 @@ export async function startTestRelay(
     env?: Record<string, string>;
     policyTransport?: LocalStackOptions['policyTransport'];
     metrics?: LocalStackOptions['metrics'];
+    /** Sees every call that reaches the policy beneath the relay's permit cache. */
+    wrapPolicy?: LocalStackOptions['wrapPolicy'];
     /** Keep users on disk in the data dir, as `npm start` does, so `relayctl` finds the running store. */
     usersOnDisk?: boolean;
   } = {},
@@ -57,6 +59,7 @@ export async function startTestRelay(
     dynamoInMemory: !options.usersOnDisk,
     policyTransport: options.policyTransport ?? 'direct',
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.wrapPolicy ? { wrapPolicy: options.wrapPolicy } : {}),
     log: createRelayLog('debug', capture),
     env: {
       RELAY_LISTEN: '127.0.0.1',
