@@ -210,9 +210,10 @@ export class RelayService extends Construct {
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
 
+    const memoryLimitMiB = props.memoryLimitMiB ?? 1024;
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
       cpu: props.cpu ?? 512,
-      memoryLimitMiB: props.memoryLimitMiB ?? 1024,
+      memoryLimitMiB,
       runtimePlatform: {
         cpuArchitecture: ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
@@ -258,6 +259,11 @@ export class RelayService extends Construct {
         SES_THROTTLE_RETRIES: String(SES_THROTTLE_RETRIES),
         SES_TIMEOUT_SECONDS: String(sesTimeoutWithin(graceSeconds)),
         COUNTERS_TABLE: props.tables.countersTable.tableName,
+        // While the counters table cannot be reached each task allows a user 1/maxCount of
+        // their limit, so that all the tasks there can ever be stay within it.
+        QUOTA_FALLBACK_TASKS: String(maxCount),
+        // Half the task's memory for messages being received; the rest is Node, TLS and sessions.
+        MESSAGE_MEMORY_BUDGET_BYTES: String(memoryLimitMiB * 1024 * 1024 / 2),
         // For its change feed only (revocation); the task role may read nothing else of it.
         USERS_TABLE: props.tables.usersTable.tableName,
         METRICS_NAMESPACE: props.metrics.namespace,

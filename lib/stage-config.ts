@@ -96,6 +96,17 @@ const stageConfigSchema = z
     path: ['hostnameZone'],
   });
 
+/**
+ * A stage that cannot be synthesized as configured: each line names the stage
+ * setting and what is wrong with it, or the stages there are.
+ */
+export class StageConfigError extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+    this.name = 'StageConfigError';
+  }
+}
+
 /** Settings of one stage (dev, prod, ...), as written in `cdk.json`. */
 export type StageConfig = z.infer<typeof stageConfigSchema>;
 /** A Route 53 public hosted zone, given by id and name so that no lookup is needed at synth. */
@@ -116,15 +127,15 @@ export interface ResolvedStage {
 export function loadStageConfig(node: Node): ResolvedStage {
   const stage = String(node.tryGetContext(STAGE_CONTEXT_KEY) ?? DEFAULT_STAGE);
   if (!/^[a-z][a-z0-9-]{0,15}$/.test(stage)) {
-    throw new Error(`stage "${stage}" must be 1-16 lower-case letters, digits or dashes`);
+    throw new StageConfigError([`stage "${stage}" must be 1-16 lower-case letters, digits or dashes (-c stage=NAME)`]);
   }
   const stages: unknown = node.tryGetContext(STAGES_CONTEXT_KEY);
   if (typeof stages !== 'object' || stages === null) {
-    throw new Error(`context "${STAGES_CONTEXT_KEY}" is missing: it belongs in cdk.json`);
+    throw new StageConfigError([`context "${STAGES_CONTEXT_KEY}" is missing: it belongs in cdk.json`]);
   }
   const raw = (stages as Record<string, unknown>)[stage];
   if (raw === undefined) {
-    throw new Error(`unknown stage "${stage}"; cdk.json defines: ${Object.keys(stages).join(', ')}`);
+    throw new StageConfigError([`unknown stage "${stage}"; cdk.json defines: ${Object.keys(stages).join(', ')} (pick one with -c stage=NAME)`]);
   }
   return { stage, config: parseStageConfig(stage, raw) };
 }
@@ -133,7 +144,9 @@ export function loadStageConfig(node: Node): ResolvedStage {
 export function parseStageConfig(stage: string, raw: unknown): StageConfig {
   const result = stageConfigSchema.safeParse(raw);
   if (!result.success) {
-    throw new Error(`invalid settings for stage "${stage}":\n${z.prettifyError(result.error)}`);
+    throw new StageConfigError(
+      result.error.issues.map((issue) => `stage "${stage}", ${issue.path.length ? issue.path.join('.') : 'settings'}: ${issue.message}`),
+    );
   }
   return result.data;
 }

@@ -49,13 +49,20 @@ export function createLambdaClient(target: AwsTarget, timeoutMs: number): Lambda
 }
 
 /**
- * DynamoDB client for the sending-quota counters, used for every message: its
+ * DynamoDB client for the sending-quota counters, used for every lease: its
  * middleware chain is built once and reused (`cacheMiddleware`), which the
  * counter updates allow because they add no middleware of their own. An
- * UpdateItem with ADD is retried once, as before.
+ * UpdateItem with ADD is retried once, as before. A counter that does not
+ * answer within seconds counts as unreachable (the quota then fails closed)
+ * rather than holding MAIL until the client gives up.
  */
 export function createCountersClient(target: AwsTarget): DynamoDBClient {
-  return new DynamoDBClient({ ...target, maxAttempts: 2, cacheMiddleware: true });
+  return new DynamoDBClient({
+    ...target,
+    maxAttempts: 2,
+    cacheMiddleware: true,
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
+  });
 }
 
 /**

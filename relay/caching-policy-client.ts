@@ -65,8 +65,7 @@ const DEFAULT_MAX_ENTRIES_PER_LOGIN = 100;
  *   credentials from the same address find an entry;
  * - `authorizeSender` is keyed by the authenticated login and the sender;
  * - one login holds at most `maxEntriesPerLogin` permits, so no user can flush
- *   the cache for the others.
- *
+ *   the cache for the others;
  * - `confirmSession` is never cached: it is the question asked because
  *   something changed.
  *

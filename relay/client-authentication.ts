@@ -72,7 +72,7 @@ export class ClientAuthentication {
       const decidedMs = performance.now() - started;
       const floorMs = this.options.failureFloorMs;
       const delayMs = penalty.recordFailure(attempt.clientAddress, login);
-      log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]`);
+      log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]: ${reason}, next reply delayed ${delayMs} ms`);
       // A floor set to 0 was turned off on purpose; one that is too low must not fail silently.
       if (floorMs > 0 && decidedMs > floorMs) {
         log.warn(
@@ -106,7 +106,7 @@ export class ClientAuthentication {
       }
       if (decision.verdict === 'reject') return fail(decision.detail ?? decision.reason);
       penalty.recordSuccess(login);
-      log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login}`);
+      log.info({ event: 'auth', ...fields, login: decision.user.login }, `authenticated: ${decision.user.login} from [${attempt.clientAddress}] sasl_method=${auth.method}`);
       return { user: decision.user };
     } catch (error) {
       if (error instanceof PolicyUnavailableError) {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { MessageMemory } from './message-memory-budget.ts';
 
 /** What makes a message unfit to leave the relay, found while it is read. */
 export type MessageDefect = 'bare-cr' | 'bare-lf' | 'nul' | 'long-line' | 'header-too-long';
@@ -12,12 +13,21 @@ export interface ReceivedMessage {
   readonly size: number;
   /** The first defect found, if any; the message is still read to its end. */
   readonly defect?: MessageDefect;
+  /**
+   * Why the content was not kept (header and body are then empty): it passed
+   * SIZE, or the process's message memory was spent. It was still read to its end.
+   */
+  readonly discarded?: 'size' | 'memory';
 }
 
 export interface MessageReaderLimits {
   /** RFC 5322 2.1.1: 998 characters a line, without the CRLF. */
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
+  /** SIZE: bytes past it are counted and dropped, never kept. */
+  readonly maxMessageBytes: number;
+  /** Every byte kept is held here; the caller releases it once the message is sent or refused. */
+  readonly memory: MessageMemory;
 }
 
 const CR = 0x0d;
@@ -37,6 +47,9 @@ const HEADER_END = Buffer.from('\r\n\r\n');
  *
  * It always drains the stream, so that the session can answer and go on.
  * The scans use Buffer.indexOf, so a 40 MB body costs a few native passes.
+ * Once the message passes SIZE or a chunk does not fit the memory budget,
+ * everything kept is let go and the rest is only counted: a client streaming
+ * gigabytes into DATA costs the relay one chunk of memory at a time.
  */
 export async function readMessage(stream: Readable, limits: MessageReaderLimits): Promise<ReceivedMessage> {
   const body: Buffer[] = [];
@@ -47,11 +60,21 @@ export async function readMessage(stream: Readable, limits: MessageReaderLimits)
   let defect: MessageDefect | undefined;
   let previous = -1; // last byte of the previous chunk
   let lineStart = 0; // stream offset where the current line starts
+  let discarded: ReceivedMessage['discarded'];
 
   for await (const piece of stream) {
     const chunk = piece as Buffer;
     const offset = size;
     size += chunk.length;
+    if (discarded) continue;
+    discarded = size > limits.maxMessageBytes ? 'size' : limits.memory.tryHold(chunk.length) ? undefined : 'memory';
+    if (discarded) {
+      limits.memory.release();
+      body.length = 0;
+      headerParts = [];
+      header = Buffer.alloc(0);
+      continue;
+    }
     if (!defect) {
       defect = scanLineEnds(chunk, previous) ?? (chunk.includes(0) ? 'nul' : undefined);
       if (!defect) {
@@ -92,7 +115,7 @@ export async function readMessage(stream: Readable, limits: MessageReaderLimits)
     header = headerParts.length ? Buffer.concat(headerParts, headerBytes) : Buffer.alloc(0);
     if (header.length > limits.maxHeaderBytes) defect ??= 'header-too-long';
   }
-  return { header, body, size, ...(defect ? { defect } : {}) };
+  return { header, body, size, ...(defect ? { defect } : {}), ...(discarded ? { discarded } : {}) };
 }
 
 function scanLineEnds(chunk: Buffer, previous: number): MessageDefect | undefined {

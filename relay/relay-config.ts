@@ -1,5 +1,8 @@
 import { z } from 'zod';
+import { defaultMessageMemoryBudgetBytes } from './message-memory-budget.ts';
 import { RecipientDomainCheck } from './recipient-domain-check.ts';
+import type { SendingQuotaOptions } from './sending-quota.ts';
+import { settingProblems, StartupError } from './startup-failure.ts';
 
 /**
  * SES v2 takes a raw message of up to 40 MB. The SIZE we advertise leaves room
@@ -24,7 +27,19 @@ export const relayEnvSchema = z.object({
   MAX_MESSAGE_BYTES: positive.max(SES_V2_MAX_MESSAGE_BYTES - TRACE_HEADER_ROOM).default(SES_V2_MAX_MESSAGE_BYTES - TRACE_HEADER_ROOM),
   /** SES takes at most 50 destinations a message. */
   MAX_RECIPIENTS: positive.max(50).default(50),
+  /**
+   * RCPTs past MAX_RECIPIENTS (`452 4.5.3`) a transaction may send before each
+   * further one counts toward MAX_ERRORS_PER_SESSION (Postfix's
+   * smtpd_recipient_overshoot_limit, with its default).
+   */
+  RECIPIENT_OVERSHOOT_LIMIT: z.coerce.number().int().min(0).default(1_000),
   MAX_HEADER_BYTES: positive.default(256 * 1024),
+  /**
+   * Message bytes all sessions of one process may hold at once; past it a new
+   * DATA is `451 4.3.1`. Unset: half the container's memory (cgroup limit, or
+   * the machine's memory).
+   */
+  MESSAGE_MEMORY_BUDGET_BYTES: positive.optional(),
   IDLE_TIMEOUT_SECONDS: positive.default(300),
   MAX_ERRORS_PER_SESSION: positive.default(10),
   MAX_UNAUTHENTICATED_COMMANDS: positive.default(10),
@@ -49,6 +64,16 @@ export const relayEnvSchema = z.object({
   /** 0 means no limit. */
   DEFAULT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   DEFAULT_RECIPIENTS_PER_DAY: z.coerce.number().int().min(0).default(10_000),
+  /** When the counters table cannot be reached: `451 4.7.1` past a per-task fallback share, or let mail through. */
+  QUOTA_UNAVAILABLE: z.enum(['fail-closed', 'fail-open']).default('fail-closed'),
+  /**
+   * fail-closed: while the counters cannot be reached each task allows a user
+   * their limit divided by this many tasks (the service's largest task count
+   * keeps all tasks together within the limit).
+   */
+  QUOTA_FALLBACK_TASKS: positive.default(6),
+  /** Largest lease of messages or recipients a task takes from a user's counter at once. */
+  QUOTA_LEASE_MAX: positive.default(100),
   RECIPIENT_DOMAIN_CHECK: z.enum(['on', 'off']).default('on'),
   RECIPIENT_DNS_SERVERS: z.string().optional(),
   RECIPIENT_DNS_TIMEOUT_MS: positive.default(3_000),
@@ -78,18 +103,25 @@ export const relayEnvSchema = z.object({
 
 export type RelayEnv = z.infer<typeof relayEnvSchema>;
 
-/** Parses the environment, with a one-line message naming each bad variable. */
+/** Parses the environment; a StartupError has a `SETTING: problem` line for each bad variable. */
 export function parseRelayEnv(env: NodeJS.ProcessEnv, defaults: Partial<Record<keyof RelayEnv, string>>): RelayEnv {
-  const merged = { ...defaults, ...Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')) };
-  const parsed = relayEnvSchema.safeParse(merged);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new Error(`invalid settings: ${problems}`);
-  }
+  const settings = parseSettings(relayEnvSchema, env, defaults);
   // Two polls must fit in the bound, or one failed read would already break it.
-  if (parsed.data.REVOCATION_POLL_MS * 2 > parsed.data.REVOCATION_BOUND_SECONDS * 1000) {
-    throw new Error('invalid settings: REVOCATION_POLL_MS: at most half of REVOCATION_BOUND_SECONDS');
+  if (settings.REVOCATION_POLL_MS * 2 > settings.REVOCATION_BOUND_SECONDS * 1000) {
+    throw new StartupError(['REVOCATION_POLL_MS: at most half of REVOCATION_BOUND_SECONDS']);
   }
+  return settings;
+}
+
+/**
+ * Reads `schema`'s settings from the environment over `defaults`; an empty
+ * variable counts as unset. Every problem is reported at once, one line each.
+ */
+export function parseSettings<Schema extends z.ZodType>(schema: Schema, env: NodeJS.ProcessEnv, defaults: Readonly<Record<string, string>> = {}): z.infer<Schema> {
+  const merged = { ...defaults, ...Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')) };
+  // The input is kept only to tell an unset variable from a bad one; no value is ever printed.
+  const parsed = schema.safeParse(merged, { reportInput: true });
+  if (!parsed.success) throw new StartupError(settingProblems(parsed.error));
   return parsed.data;
 }
 
@@ -102,8 +134,10 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
     tls,
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     maxRecipients: env.MAX_RECIPIENTS,
+    recipientOvershootLimit: env.RECIPIENT_OVERSHOOT_LIMIT,
     maxLineLength: 998,
     maxHeaderBytes: env.MAX_HEADER_BYTES,
+    messageMemoryBudgetBytes: env.MESSAGE_MEMORY_BUDGET_BYTES ?? defaultMessageMemoryBudgetBytes(),
     idleTimeoutMs: env.IDLE_TIMEOUT_SECONDS * 1000,
     maxErrorsPerSession: env.MAX_ERRORS_PER_SESSION,
     maxUnauthenticatedCommands: env.MAX_UNAUTHENTICATED_COMMANDS,
@@ -127,6 +161,10 @@ export function relaySettingsFrom(env: RelayEnv, tls: { cert: string | Buffer; k
     ...(env.SES_CONFIGURATION_SET ? { configurationSet: env.SES_CONFIGURATION_SET } : {}),
     suspensionContact: env.SUSPENSION_CONTACT ?? `postmaster@${env.RELAY_HOSTNAME}`,
   };
+}
+
+export function sendingQuotaOptionsFrom(env: RelayEnv): SendingQuotaOptions {
+  return { whenUnavailable: env.QUOTA_UNAVAILABLE, fallbackTasks: env.QUOTA_FALLBACK_TASKS, leaseCap: env.QUOTA_LEASE_MAX };
 }
 
 /** How the change feed is followed (relay/change-feed.ts). */

@@ -10,8 +10,10 @@ import type { RelayLog } from './relay-log.ts';
 import type { RelayMetrics } from './relay-metrics.ts';
 import type { SesSender } from './ses-sender.ts';
 import type { SendingLimits, SendingQuota } from './sending-quota.ts';
+import { MessageMemoryBudget } from './message-memory-budget.ts';
 import { SessionStandings } from './session-standings.ts';
-import { createSubmissionHooks } from './submission-hooks.ts';
+import { listenFailure, type Listener } from './startup-failure.ts';
+import { createSubmissionHooks, OUT_OF_MESSAGE_MEMORY } from './submission-hooks.ts';
 import { SubmissionServer } from './submission-server.ts';
 
 export interface RelaySettings {
@@ -24,8 +26,12 @@ export interface RelaySettings {
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer };
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
+  /** Excess RCPTs (`452 4.5.3`) a transaction may send before they count as errors. */
+  readonly recipientOvershootLimit: number;
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
+  /** Message bytes all sessions of the process may hold at once (message-memory-budget.ts). */
+  readonly messageMemoryBudgetBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxErrorsPerSession: number;
   readonly maxUnauthenticatedCommands: number;
@@ -77,6 +83,7 @@ export interface RunningRelay {
  * hooks; only the way TLS starts differs.
  */
 export async function startRelay(settings: RelaySettings, deps: RelayDeps): Promise<RunningRelay> {
+  const messageMemory = new MessageMemoryBudget(settings.messageMemoryBudgetBytes);
   const hooks = createSubmissionHooks({
     hostname: settings.hostname,
     policy: deps.policy,
@@ -100,6 +107,8 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     log: deps.log,
     maxLineLength: settings.maxLineLength,
     maxHeaderBytes: settings.maxHeaderBytes,
+    maxMessageBytes: settings.maxMessageBytes,
+    messageMemory,
     defaultLimits: settings.defaultLimits,
     ...(deps.quota ? { quota: deps.quota } : {}),
     ...(deps.recipientDomains ? { recipientDomains: deps.recipientDomains } : {}),
@@ -110,8 +119,11 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
     hostname: settings.hostname,
     maxMessageBytes: settings.maxMessageBytes,
     maxErrorsPerSession: settings.maxErrorsPerSession,
+    recipientOvershootLimit: settings.recipientOvershootLimit,
     maxSessionMs: settings.maxSessionMs,
-    onTooManyErrors: () => deps.log.info({ event: 'too-many-errors' }, 'session closed: too many errors'),
+    log: deps.log,
+    // The gate logs the refusal.
+    refuseData: () => (messageMemory.isSpent() ? OUT_OF_MESSAGE_MEMORY : undefined),
   };
   const common = {
     ...hooks,
@@ -142,14 +154,28 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
   const submissions = new SubmissionServer({ ...common, secure: true }, gate);
   const servers = [submission, submissions];
 
-  const listen = async (server: SubmissionServer, port: number): Promise<number> => {
+  const listen = async (server: SubmissionServer, listener: Listener, port: number): Promise<number> => {
     server.listen(port, settings.listen);
-    await once(server.server, 'listening');
+    await once(server.server, 'listening').catch((error: unknown) => {
+      throw listenFailure(listener, settings.listen, port, error);
+    });
     return (server.server.address() as AddressInfo).port;
   };
-  for (const server of servers) server.on('error', (err) => deps.log.warn({ event: 'smtp-error', err: String(err) }, 'smtp error'));
-  const submissionPort = await listen(submission, settings.submissionPort);
-  const submissionsPort = await listen(submissions, settings.submissionsPort);
+  // A port that cannot be bound is a start-up failure, which the caller reports (`listen` rejects
+  // with it); only once both listen is an error worth a log line.
+  const duringStart = () => undefined;
+  const logServerError = (err: Error) => deps.log.warn({ event: 'smtp-error', err: String(err) }, 'smtp server error');
+  for (const server of servers) server.on('error', duringStart);
+  let submissionPort: number;
+  let submissionsPort: number;
+  try {
+    submissionPort = await listen(submission, 'submission', settings.submissionPort);
+    submissionsPort = await listen(submissions, 'submissions', settings.submissionsPort);
+  } catch (error) {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    throw error;
+  }
+  for (const server of servers) server.off('error', duringStart).on('error', logServerError);
 
   const openSessions = () => servers.reduce((sum, server) => sum + server.connections.size, 0);
   deps.metrics?.observeConnections(openSessions);

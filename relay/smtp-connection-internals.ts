@@ -25,7 +25,11 @@ export interface SmtpConnectionInternals {
   readonly _dataStream: unknown;
   /** Set while an AUTH exchange waits for the client's next line. */
   _nextHandler: false | ((command: Buffer, callback: () => void) => void);
+  /** Set by the first `_onClose`; later calls return at once. */
+  readonly _closed: boolean;
   _onCommand(command: Buffer, callback?: () => void): void;
+  /** Runs when the socket (raw, or TLS after STARTTLS) has closed. */
+  _onClose(): void;
   send(code: number, data?: string | string[], context?: string | false): void;
   close(): void;
   _setListeners(callback: () => void): void;

@@ -1,5 +1,9 @@
+import type { UserProfile } from '../lambda/policy-contract.ts';
+import { CommandTally } from './command-tally.ts';
 import { refuseHeloName } from './helo-name.ts';
-import { ENHANCED_CODE_PREFIX } from './smtp-error.ts';
+import { logRefusal } from './refusal-log.ts';
+import type { RelayLog } from './relay-log.ts';
+import { ENHANCED_CODE_PREFIX, SmtpError } from './smtp-error.ts';
 import type { SmtpConnectionInternals } from './smtp-connection-internals.ts';
 
 export interface SessionGateOptions {
@@ -9,10 +13,19 @@ export interface SessionGateOptions {
   readonly maxMessageBytes: number;
   /** Replies of class 4 or 5 a session may earn before it is closed (Postfix smtpd_hard_error_limit). */
   readonly maxErrorsPerSession: number;
-  /** Called once when a session is closed for too many errors. */
-  readonly onTooManyErrors?: (connection: SmtpConnectionInternals) => void;
+  /**
+   * `452 4.5.3 too many recipients` replies a transaction may earn before each
+   * further one counts as an error (Postfix smtpd_recipient_overshoot_limit):
+   * a client with more recipients than fit one message is not misbehaving, it
+   * sends the rest in another transaction.
+   */
+  readonly recipientOvershootLimit: number;
+  /** Where refusals the hooks never see, and each session's disconnect line, are logged. */
+  readonly log: RelayLog;
   /** Longest a session may last, idle or not (`421 4.4.2` after). */
   readonly maxSessionMs: number;
+  /** A refusal for a DATA that would start a message now (the process's message memory is spent), if any. */
+  readonly refuseData?: (connection: SmtpConnectionInternals) => SmtpError | undefined;
   /** True once the service is shutting down: no new transaction may start. */
   readonly isDraining: () => boolean;
 }
@@ -21,7 +34,17 @@ export interface SessionGateOptions {
 const BEFORE_TLS = new Set(['EHLO', 'HELO', 'NOOP', 'STARTTLS', 'QUIT']);
 /** Commands we recognise but do not offer: 502, not 500 (RFC 5321 4.2.4). */
 const NOT_OFFERED = new Set(['EXPN', 'ETRN', 'BDAT', 'TURN', 'ATRN', 'SEND', 'SOML', 'SAML', 'XCLIENT', 'XFORWARD', 'WIZ', 'SHELL', 'KILL', 'LHLO']);
+/** The library's text for a RCPT past `maxRecipients`, before LIBRARY_REPLIES maps it. */
+const TOO_MANY_RECIPIENTS = 'Error: too many recipients';
+/** Verbs named in log lines; the rest are `unknown command`. */
+const KNOWN_VERBS = new Set([...BEFORE_TLS, 'AUTH', 'MAIL', 'RCPT', 'DATA', 'RSET', 'VRFY', 'HELP', ...NOT_OFFERED]);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** What the server holding a connection may ask of its gate. */
+export interface SessionGate {
+  /** Answers `error` unasked (a full server), logged as a refusal; a 421 closes the connection. */
+  refuse(error: SmtpError): void;
+}
 
 /**
  * Puts our rules in front of smtp-server's own command dispatch and reply
@@ -38,29 +61,89 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  *   whatever the address (no user enumeration);
  * - every reply carries the enhanced status code we choose: our own errors
  *   bring theirs, and the library's fixed texts are mapped in LIBRARY_REPLIES;
- * - a session that earns too many errors is closed with `421 4.7.0`.
+ * - a session that earns too many errors is closed with `421 4.7.0`, one that
+ *   lasts longer than `maxSessionMs` with `421 4.4.2`; recipients past the
+ *   per-message limit are not errors until the transaction has had
+ *   `recipientOvershootLimit` of them;
+ * - a DATA that `refuseData` refuses is answered before the message starts;
+ * - every command and whether it succeeded is counted (CommandTally), and every
+ *   refusal the hooks did not make and log themselves (ours here, the
+ *   library's) is logged, so that a client refused before TLS or AUTH leaves
+ *   more than its connect and disconnect lines.
  */
-export function installSessionGate(connection: SmtpConnectionInternals, options: SessionGateOptions): void {
+export function installSessionGate(connection: SmtpConnectionInternals, options: SessionGateOptions): SessionGate {
   const dispatch = connection._onCommand.bind(connection);
   const write = connection.send.bind(connection);
   const libraryReplies = libraryReplyTable(options);
+  const tally = new CommandTally();
+  /** The command whose final reply is still to come (3xx replies are not final). */
+  let pending: string | undefined;
   let errors = 0;
-
-  const reply = (code: number, data?: string | string[], context?: string | false): void => {
-    if (typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data)) {
-      write(code, data, false);
-    } else if (typeof data === 'string' && libraryReplies.has(`${code} ${data}`)) {
-      write(code, libraryReplies.get(`${code} ${data}`), false);
-    } else {
-      write(code, data, context);
-    }
-    if (code >= 400 && code !== 421 && ++errors >= options.maxErrorsPerSession) {
-      options.onTooManyErrors?.(connection);
-      write(421, `4.7.0 ${options.hostname} Error: too many errors`, false);
-    }
+  // Counted per transaction, as Postfix does (rcpt_reset): a new envelope starts at 0.
+  let overshoot = { envelope: connection.session.envelope, count: 0 };
+  const isForgivenOvershoot = (code: number, data: unknown): boolean => {
+    if (code !== 452 || data !== TOO_MANY_RECIPIENTS) return false;
+    const envelope = connection.session.envelope;
+    if (overshoot.envelope !== envelope) overshoot = { envelope, count: 0 };
+    return overshoot.count++ < options.recipientOvershootLimit;
   };
 
+  const loginOf = () => (connection.session.user as UserProfile | undefined)?.login;
+  const logged = (stage: string, code: number, text: string, reason: string) =>
+    logRefusal(options.log, { stage, session: connection.id, client: connection.remoteAddress, login: loginOf(), code, reply: text, reason });
+
+  /**
+   * Writes a reply and accounts for it. A text that starts with an enhanced
+   * code is ours: a hook's SmtpError (the hook logged it) or the gate's own
+   * (`ownReason` set, logged here). A library text is mapped to ours and, when
+   * it refuses, logged here with the reason `protocol`.
+   */
+  const reply = (code: number, data?: string | string[], context?: string | false, ownReason?: string): void => {
+    const stage = pending ?? 'CONNECT';
+    const ours = typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data);
+    const mapped = typeof data === 'string' && !ours ? libraryReplies.get(`${code} ${data}`) : undefined;
+    const text = mapped ?? data;
+    if (code >= 400 && typeof text === 'string' && (ownReason || !ours)) logged(stage, code, text, ownReason ?? 'protocol');
+    if (ours || mapped !== undefined) write(code, text, false);
+    else write(code, data, context);
+    if (pending && (code < 300 || code >= 400)) {
+      tally.record(pending, code < 400);
+      pending = undefined;
+    }
+    if (code >= 400 && code !== 421 && !isForgivenOvershoot(code, data) && ++errors >= options.maxErrorsPerSession) {
+      const tooMany = `4.7.0 ${options.hostname} Error: too many errors`;
+      logged(stage, 421, tooMany, 'too-many-errors');
+      write(421, tooMany, false);
+    }
+  };
+  const refuse = (error: SmtpError): void => reply(error.responseCode, error.message, false, error.reason);
+
   connection.send = reply;
+
+  const sessionLimit = setTimeout(
+    () => refuse(new SmtpError(421, '4.4.2', `${options.hostname} Error: session time limit exceeded`, undefined, 'session-time-limit')),
+    options.maxSessionMs,
+  );
+  sessionLimit.unref();
+
+  // Not the socket's close event: at STARTTLS the library strips the raw socket's listeners.
+  const onClose = connection._onClose.bind(connection);
+  connection._onClose = (): void => {
+    const first = !connection._closed;
+    clearTimeout(sessionLimit);
+    onClose();
+    // After the library's close handling and the hooks' last words (a DATA cut
+    // short is refused as the socket closes): the disconnect line comes last.
+    if (first) setImmediate(logDisconnect);
+  };
+  const logDisconnect = (): void => {
+    if (pending) tally.record(pending, false);
+    pending = undefined;
+    options.log.info(
+      { event: 'disconnect', session: connection.id, client: connection.remoteAddress, login: loginOf(), commands: tally.toFields() },
+      `disconnect from [${connection.remoteAddress}] ${tally.summary()}`,
+    );
+  };
 
   connection._onCommand = (command: Buffer, callback?: () => void): void => {
     const next = (): void => {
@@ -74,7 +157,7 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
       const data = line.trim();
       if (data !== '*' && !BASE64.test(data)) {
         connection._nextHandler = false;
-        reply(501, '5.5.2 Invalid base64 data in AUTH exchange');
+        refuse(new SmtpError(501, '5.5.2', 'Invalid base64 data in AUTH exchange', undefined, 'bad-base64'));
         return next();
       }
       return dispatch(command, callback);
@@ -82,38 +165,52 @@ export function installSessionGate(connection: SmtpConnectionInternals, options:
 
     const [verb = '', ...args] = line.trim().split(/\s+/);
     const name = verb.toUpperCase();
+    // Only a verb we know is named in the log; any other is `unknown`, never the client's bytes.
+    pending = KNOWN_VERBS.has(name) ? name : 'unknown command';
     if (options.isDraining() && !connection.session.envelope.mailFrom && name !== 'QUIT') {
-      reply(421, shuttingDown(options.hostname));
+      refuse(shuttingDown(options.hostname));
       return next();
     }
     if (!connection.secure && !BEFORE_TLS.has(name) && name !== '') {
-      reply(530, '5.7.0 Must issue a STARTTLS command first');
+      refuse(new SmtpError(530, '5.7.0', 'Must issue a STARTTLS command first', undefined, 'tls-required'));
       return next();
     }
     if (name === 'EHLO' || name === 'HELO') {
       const refusal = refuseHeloName(command.toString('utf8'));
       if (refusal) {
-        reply(501, refusal);
+        reply(501, refusal, false, 'bad-helo');
         return next();
       }
     }
     if (NOT_OFFERED.has(name)) {
-      reply(502, '5.5.1 Error: command not implemented');
+      refuse(new SmtpError(502, '5.5.1', 'Error: command not implemented', undefined, 'not-offered'));
       return next();
     }
     if (name === 'VRFY') {
       reply(252, '2.0.0 Cannot VRFY user, but will accept message and attempt delivery');
       return next();
     }
+    const dataRefusal = name === 'DATA' && connection.session.envelope.rcptTo.length > 0 ? options.refuseData?.(connection) : undefined;
+    if (dataRefusal) {
+      refuse(dataRefusal);
+      return next();
+    }
     if (name === 'AUTH' && args.length === 2 && args[1] !== '=' && !BASE64.test(args[1] ?? '')) {
-      reply(501, '5.5.2 Invalid base64 data in AUTH initial response');
+      refuse(new SmtpError(501, '5.5.2', 'Invalid base64 data in AUTH initial response', undefined, 'bad-base64'));
       return next();
     }
     return dispatch(command, callback);
   };
+
+  return {
+    refuse(error) {
+      pending = undefined;
+      refuse(error);
+    },
+  };
 }
 
-export const shuttingDown = (hostname: string) => `4.3.2 ${hostname} Service shutting down, try again later`;
+export const shuttingDown = (hostname: string) => new SmtpError(421, '4.3.2', `${hostname} Service shutting down, try again later`, undefined, 'shutting-down');
 
 /** True when the session is between transactions and waits for nothing of ours. */
 export function isIdle(connection: SmtpConnectionInternals): boolean {
@@ -130,7 +227,7 @@ function libraryReplyTable(options: SessionGateOptions): Map<string, string> {
     ['421 Timeout - closing connection', `4.4.2 ${hostname} Error: timeout exceeded`],
     ['421 Error: too many unauthenticated commands', `4.7.0 ${hostname} Error: too many errors`],
     ['421 Error: too many unrecognized commands', `4.7.0 ${hostname} Error: too many errors`],
-    ['421 Server shutting down', shuttingDown(hostname)],
+    ['421 Server shutting down', shuttingDown(hostname).message],
     ['501 Error: syntax: EHLO hostname', '5.5.4 Syntax: EHLO hostname'],
     ['501 Error: Syntax: HELO hostname', '5.5.4 Syntax: HELO hostname'],
     ['421 Error: Command line too long', `4.7.0 ${hostname} Error: command line too long`],
@@ -148,7 +245,7 @@ function libraryReplyTable(options: SessionGateOptions): Map<string, string> {
     ['503 Error: need RCPT command', '5.5.1 Error: need RCPT command'],
     ['500 Error: command not recognized', '5.5.2 Error: command not recognized'],
     ['504 Error: Unrecognized authentication type', '5.5.4 Error: unsupported authentication mechanism'],
-    ['452 Error: too many recipients', '4.5.3 Error: too many recipients'],
+    [`452 ${TOO_MANY_RECIPIENTS}`, '4.5.3 Error: too many recipients'],
     ['501 Error: Bad recipient address syntax', '5.1.3 Error: bad recipient address syntax'],
     ['501 Error: Bad sender address syntax', '5.1.7 Error: bad sender address syntax'],
     ['501 Error: syntax: STARTTLS', '5.5.4 Error: STARTTLS takes no argument'],

@@ -4,17 +4,19 @@ import type { PolicyClient, UserProfile } from '../lambda/policy-contract.ts';
 import { loginKey, type ClientAuthentication } from './client-authentication.ts';
 import type { ClientConnections } from './client-connections.ts';
 import { outgoingHeaderSection } from './header-section.ts';
+import type { MessageMemory, MessageMemoryBudget } from './message-memory-budget.ts';
 import { readMessage, type MessageDefect } from './message-reader.ts';
 import { printableEcho } from './printable-echo.ts';
 import { METRIC, type RelayMetrics } from './relay-metrics.ts';
 import type { RecipientDomainCheck } from './recipient-domain-check.ts';
 import { rejectUnacceptableRecipient } from './recipient-policy.ts';
+import { logRefusal } from './refusal-log.ts';
 import type { RelayLog } from './relay-log.ts';
 import type { SesSender } from './ses-sender.ts';
 import { claimedSenders } from './sender-fields.ts';
 import { requireOwnedSender } from './sender-ownership.ts';
 import type { SessionStandings } from './session-standings.ts';
-import { QuotaUnavailableError, type SendingLimits, type SendingQuota } from './sending-quota.ts';
+import type { QuotaAdmission, SendingLimits, SendingQuota } from './sending-quota.ts';
 import { SmtpError } from './smtp-error.ts';
 import { traceHeader } from './trace-header.ts';
 
@@ -29,6 +31,10 @@ export interface SubmissionHooksDeps {
   readonly log: RelayLog;
   readonly maxLineLength: number;
   readonly maxHeaderBytes: number;
+  /** SIZE: message bytes past it are dropped, not kept. */
+  readonly maxMessageBytes: number;
+  /** Message bytes all sessions of this process may hold at once. */
+  readonly messageMemory: MessageMemoryBudget;
   /** Absent: no per-user sending limits are counted. */
   readonly quota?: SendingQuota;
   /** Limits for users whose own settings name none. */
@@ -53,6 +59,9 @@ const DEFECT_REPLIES: Record<MessageDefect, SmtpError> = {
   'long-line': new SmtpError(550, '5.5.2', 'Message rejected: a line is longer than 998 characters (RFC 5322 2.1.1)', undefined, 'long-line'),
   'header-too-long': new SmtpError(552, '5.3.4', 'Message rejected: header section too large', undefined, 'header-too-long'),
 };
+
+/** The process's message memory is spent (message-memory-budget.ts): at a new DATA, or while one is read. */
+export const OUT_OF_MESSAGE_MEMORY = new SmtpError(451, '4.3.1', 'Insufficient system storage, try again later', undefined, 'message-memory');
 
 /** What the relay keeps about one session beyond smtp-server's own session object. */
 interface SessionState {
@@ -85,21 +94,17 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   const refuse = (session: SMTPServerSession, stage: string, error: SmtpError, fields: Record<string, unknown> = {}) => {
     deps.metrics?.rejected(error.reason);
     if (error.reason.startsWith('ses-')) deps.metrics?.count(METRIC.sesErrors);
-    log.info(
-      {
-        event: 'reject',
-        stage,
-        session: session.id,
-        client: session.remoteAddress,
-        login: loginOf(session),
-        code: error.responseCode,
-        reply: error.message,
-        reason: error.reason,
-        ...fields,
-        ...(error.cause ? { cause: String(error.cause) } : {}),
-      },
-      `reject: ${stage} from [${session.remoteAddress}]: ${error.responseCode} ${error.message}; ${postfixEnvelope(fields)}`,
-    );
+    logRefusal(log, {
+      stage,
+      session: session.id,
+      client: session.remoteAddress,
+      login: loginOf(session),
+      code: error.responseCode,
+      reply: error.message,
+      reason: error.reason,
+      ...(error.cause !== undefined ? { cause: error.cause } : {}),
+      fields,
+    });
     return error;
   };
 
@@ -128,15 +133,15 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     return { user, confirmed: user !== before };
   };
 
-  /** Counts against a sending limit; a counter that cannot be reached lets the mail through (logged). */
-  const admit = async (session: SMTPServerSession, count: (quota: SendingQuota) => Promise<void>) => {
+  /** Counts against a sending limit; when the counters could not be reached, says so in the log. */
+  const admit = async (session: SMTPServerSession, count: (quota: SendingQuota) => Promise<QuotaAdmission>) => {
     if (!deps.quota) return;
-    try {
-      await count(deps.quota);
-    } catch (error) {
-      if (!(error instanceof QuotaUnavailableError)) throw error;
-      log.error({ event: 'quota-unavailable', session: session.id, login: loginOf(session), cause: String(error.cause) }, 'sending quota unavailable, mail let through');
-    }
+    const admission = await count(deps.quota);
+    if (admission.counted === 'shared') return;
+    log.error(
+      { event: 'quota-unavailable', session: session.id, login: loginOf(session), counted: admission.counted, cause: String(admission.cause) },
+      admission.counted === 'locally' ? 'sending quota unavailable, counted against this task\'s fallback share' : 'sending quota unavailable, mail let through uncounted (QUOTA_UNAVAILABLE=fail-open)',
+    );
   };
 
   return {
@@ -161,7 +166,8 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     onSecure(socket, session, callback) {
       session.disabledCommands = [];
       const protocol = 'getProtocol' in socket ? socket.getProtocol() : undefined;
-      log.debug({ event: 'tls', session: session.id, protocol, cipher: session.tlsOptions && session.tlsOptions.name }, 'tls');
+      const cipher = session.tlsOptions ? session.tlsOptions.name : undefined;
+      log.debug({ event: 'tls', session: session.id, protocol, cipher }, `tls: ${protocol ?? 'unknown protocol'} with cipher ${cipher ?? 'unknown'}`);
       callback();
     },
 
@@ -204,12 +210,10 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
       settle(session, relayMessage(stream, session), (error, id) => callback(error, id ? `2.0.0 Ok: queued as ${id}` : undefined));
     },
 
+    // The disconnect line, with the session's command summary, is the session gate's.
     onClose(session) {
       deps.standings.release(session.id);
-      if (sessions.delete(session.id)) {
-        deps.connections.release(session.remoteAddress);
-        log.info({ event: 'disconnect', session: session.id, client: session.remoteAddress, login: loginOf(session) }, 'disconnect');
-      }
+      if (sessions.delete(session.id)) deps.connections.release(session.remoteAddress);
     },
   };
 
@@ -244,8 +248,18 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
   }
 
   async function relayMessage(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const memory = deps.messageMemory.open();
+    try {
+      return await judgeAndSend(stream, session, memory);
+    } finally {
+      memory.release();
+    }
+  }
+
+  async function judgeAndSend(stream: SMTPServerDataStream, session: SMTPServerSession, memory: MessageMemory): Promise<string> {
     const started = performance.now();
-    const message = await readMessage(stream, { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes }).catch(
+    const limits = { maxLineLength: deps.maxLineLength, maxHeaderBytes: deps.maxHeaderBytes, maxMessageBytes: deps.maxMessageBytes, memory };
+    const message = await readMessage(stream, limits).catch(
       (error: unknown) => {
         // smtp-server destroys the stream with ECONNECTION when the client hangs up inside DATA.
         if ((error as { code?: unknown }).code !== 'ECONNECTION') throw error;
@@ -254,9 +268,10 @@ export function createSubmissionHooks(deps: SubmissionHooksDeps): Hooks {
     );
     const fields = envelopeFields(session);
     // smtp-server answers an oversized message 552 itself (rejectOversized); it must not be sent.
-    if (stream.sizeExceeded) {
+    if (stream.sizeExceeded || message.discarded === 'size') {
       throw refuse(session, 'DATA', new SmtpError(552, '5.3.4', 'Message size exceeds fixed maximum message size', undefined, 'too-big'), fields);
     }
+    if (message.discarded === 'memory') throw refuse(session, 'DATA', OUT_OF_MESSAGE_MEMORY, { ...fields, size: message.size });
     if (message.defect) throw refuse(session, 'DATA', DEFECT_REPLIES[message.defect], fields);
 
     const envelope = session.envelope;
@@ -323,10 +338,4 @@ function envelopeFields(session: SMTPServerSession, rcpt?: string, mailFrom?: st
     ...(from !== undefined ? { from } : {}),
     to: rcpt !== undefined ? [rcpt] : session.envelope.rcptTo.map((r) => r.address),
   };
-}
-
-/** The envelope the way Postfix's reject lines show it: `from=<a> to=<b>`. */
-function postfixEnvelope(fields: Record<string, unknown>): string {
-  const to = Array.isArray(fields.to) ? fields.to : [];
-  return [fields.from !== undefined ? `from=<${String(fields.from)}>` : '', ...to.map((rcpt) => `to=<${String(rcpt)}>`)].filter(Boolean).join(' ');
 }

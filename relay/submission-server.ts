@@ -3,6 +3,7 @@ import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SmtpConnectionInternals, SmtpServerInternals } from './smtp-connection-internals.ts';
+import { SmtpError } from './smtp-error.ts';
 import { installSessionGate, isIdle, shuttingDown, type SessionGateOptions } from './smtp-session-gate.ts';
 
 const DRAIN_POLL_MS = 50;
@@ -26,19 +27,14 @@ export class SubmissionServer extends SMTPServer {
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: object | null): void {
     const server = this as unknown as SmtpServerInternals;
     const connection = attachConnection(this, socket, socketOptions);
-    installSessionGate(connection, this.gate);
-    const sessionLimit = setTimeout(
-      () => connection.send(421, `4.4.2 ${this.gate.hostname} Error: session time limit exceeded`),
-      this.gate.maxSessionMs,
-    );
-    sessionLimit.unref();
-    socket.once('close', () => clearTimeout(sessionLimit));
+    const gate = installSessionGate(connection, this.gate);
+    const { hostname } = this.gate;
     connection._setListeners(() => {
       const { maxClients } = server.options;
       if (this.draining) {
-        connection.send(421, shuttingDown(this.gate.hostname));
+        connection.send(421, shuttingDown(hostname).message);
       } else if (maxClients && server.connections.size > maxClients) {
-        connection.send(421, `4.7.0 ${this.gate.hostname} Error: too many connections, try again later`);
+        gate.refuse(new SmtpError(421, '4.7.0', `${hostname} Error: too many connections, try again later`, undefined, 'too-many-connections'));
       } else {
         connection.connectionReady();
       }
@@ -55,11 +51,12 @@ export class SubmissionServer extends SMTPServer {
     this.server.close();
     const deadline = Date.now() + graceMs;
     const connections = () => [...this.connections] as unknown as SmtpConnectionInternals[];
-    for (const connection of connections()) if (isIdle(connection)) connection.send(421, shuttingDown(this.gate.hostname));
+    // Not refusals of anything a client asked: the disconnect lines tell these sessions' end.
+    for (const connection of connections()) if (isIdle(connection)) connection.send(421, shuttingDown(this.gate.hostname).message);
     while (this.connections.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
     }
-    for (const connection of connections()) connection.send(421, shuttingDown(this.gate.hostname));
+    for (const connection of connections()) connection.send(421, shuttingDown(this.gate.hostname).message);
     this.options.closeTimeout = 1;
     await new Promise<void>((resolve) => this.close(() => resolve()));
   }

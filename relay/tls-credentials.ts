@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { assertPrivate } from './private-path.ts';
 
 export interface TlsCredentials {
   readonly cert: string | Buffer;
@@ -21,11 +22,6 @@ export async function loadTlsCredentials(env: NodeJS.ProcessEnv): Promise<TlsCre
   throw new Error('no TLS certificate: set TLS_CERT_PEM and TLS_KEY_PEM, or TLS_CERT_FILE and TLS_KEY_FILE');
 }
 
-export async function assertPrivateKeyFile(keyPath: string): Promise<void> {
-  const { mode } = await stat(keyPath);
-  if ((mode & 0o077) !== 0) {
-    throw new Error(
-      `TLS key ${keyPath} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
-    );
-  }
+export function assertPrivateKeyFile(keyPath: string): Promise<void> {
+  return assertPrivate(keyPath, 'TLS key');
 }

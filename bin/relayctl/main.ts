@@ -12,6 +12,7 @@
  * CIDR notation (RFC 4632, RFC 4291 2.3); exit codes below, 70 from sysexits(3).
  */
 import { Command, CommanderError } from 'commander';
+import { ExposedSecretError } from '../../relay/private-path.ts';
 import { CliError, ExitCode, type ExitCodeValue } from './cli-error.ts';
 import { doctorCommand } from './doctor-command.ts';
 import { importCommand } from './import-commands.ts';
@@ -79,6 +80,8 @@ function backendError(error: unknown): CliError | undefined {
   if (!(error instanceof Error)) return undefined;
   const code = (error as { code?: string }).code;
   const unavailable = (message: string) => new CliError(ExitCode.backendUnavailable, message);
+  // The local store open to others: its message names the file and the chmod that fixes it.
+  if (error instanceof ExposedSecretError) return unavailable(error.message);
   if (error.name === 'ResourceNotFoundException') return unavailable(`the users table was not found: ${error.message} (check --table and --region)`);
   if (error.name === 'CredentialsProviderError') return unavailable(`no AWS credentials: ${error.message} (set AWS_PROFILE, or log in with aws sso login)`);
   if (error.message === 'Region is missing') return unavailable('no AWS region: give --region or set AWS_REGION');

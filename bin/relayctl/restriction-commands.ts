@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loginArgument } from './address-argument.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
-import { CACHE_NOTE, examples } from './help-text.ts';
+import { REVOCATION_NOTE, examples } from './help-text.ts';
 import { refusedAs } from './store-refusal.ts';
 
 /** Reasons are shown to the user in an SMTP reply and to operators: one line of plain text. */
@@ -27,7 +27,7 @@ export function addRestrictionCommands(user: Command): void {
     .argument('<address>', 'the login')
     .requiredOption('--reason <text>', 'why, in words the user may read (up to 200 characters)')
     .option('--by <name>', 'who decides (default: $RELAYCTL_OPERATOR or $USER@host)')
-    .addHelpText('after', CACHE_NOTE + WHO_NOTE + examples('relayctl user suspend john@example.org --reason "complaint rate 0.3 % this week; list under review"'))
+    .addHelpText('after', REVOCATION_NOTE + WHO_NOTE + examples('relayctl user suspend john@example.org --reason "complaint rate 0.3 % this week; list under review"'))
     .action(async (address: string, options: { reason: string; by?: string }, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);

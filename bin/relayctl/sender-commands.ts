@@ -5,7 +5,7 @@ import { describeClaim, existingClaim, takeFromDomainHolder } from './address-cl
 import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
-import { CACHE_NOTE, examples } from './help-text.ts';
+import { REVOCATION_NOTE, examples } from './help-text.ts';
 import { describeSender, removeSenders, sendersLeadingTo, sendersThrough } from './sender-tree.ts';
 import { refusedAs } from './store-refusal.ts';
 
@@ -47,7 +47,7 @@ export function senderCommand(): Command {
     .description('take back an address, domain or alias from a user, with the aliases that led to the user through it')
     .argument('<user>', 'the login')
     .argument('<address|@domain>', 'the granted address, domain or alias')
-    .addHelpText('after', CACHE_NOTE + examples('relayctl sender revoke john@example.org sales@example.org', 'relayctl sender revoke john@example.org @example.org'))
+    .addHelpText('after', REVOCATION_NOTE + examples('relayctl sender revoke john@example.org sales@example.org', 'relayctl sender revoke john@example.org @example.org'))
     .action(async (userText: string, grantText: string, _options: object, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(userText);

@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createOwnerOnlyFiles } from '../../relay/private-path.ts';
 import { UserStore } from '../../lambda/user-store.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 
@@ -57,6 +58,9 @@ export async function openStore(location: StoreLocation): Promise<StoreConnectio
  * store yet is reported instead of being given one (`doctor` only looks).
  */
 export async function openLocalStore(dataDir: string, options: { create: boolean }): Promise<StoreConnection> {
+  // The store holds password hashes: whatever this run creates in it (the lock probe
+  // below opens it too) is the owner's only, as the relay demands at start.
+  createOwnerOnlyFiles();
   // Imported here so that commands against AWS never load the local stand-ins (dev dependencies).
   const embedded = await import('../../relay/local/embedded-dynamodb.ts');
   const storePath = path.join(dataDir, 'dynamodb');

@@ -5,7 +5,7 @@ import { describeClaim, existingClaim, takeFromDomainHolder } from './address-cl
 import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
-import { CACHE_NOTE, examples } from './help-text.ts';
+import { REVOCATION_NOTE, examples } from './help-text.ts';
 import { newPassword } from './password-input.ts';
 import { classifyPasswordHash } from './password-scheme.ts';
 import { describeSender, removeSenders, sendersLeadingTo } from './sender-tree.ts';
@@ -69,7 +69,7 @@ export function userCommand(): Command {
     .description("set a user's password; without --password-stdin a strong one is generated and printed once")
     .argument('<address>', 'the login')
     .option('--password-stdin', 'read the new password from standard input (one line)')
-    .addHelpText('after', CACHE_NOTE + examples('relayctl user passwd john@example.org', 'relayctl user passwd john@example.org --password-stdin < new-password.txt'))
+    .addHelpText('after', REVOCATION_NOTE + examples('relayctl user passwd john@example.org', 'relayctl user passwd john@example.org --password-stdin < new-password.txt'))
     .action(async (address: string, options: { passwordStdin?: boolean }, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);
@@ -90,7 +90,7 @@ export function userCommand(): Command {
       .command(name)
       .description(disabled ? 'refuse the user at login (its data and grants stay)' : 'let a disabled user log in again')
       .argument('<address>', 'the login')
-      .addHelpText('after', `${disabled ? CACHE_NOTE : ''}${examples(`relayctl user ${name} john@example.org`)}`)
+      .addHelpText('after', `${disabled ? REVOCATION_NOTE : ''}${examples(`relayctl user ${name} john@example.org`)}`)
       .action(async (address: string, _options: object, command: Command) => {
         const context = contextOf(command);
         const login = loginArgument(address);
@@ -106,7 +106,7 @@ export function userCommand(): Command {
     .command('remove')
     .description('remove a user and every sender grant and alias that leads to it')
     .argument('<address>', 'the login')
-    .addHelpText('after', CACHE_NOTE + examples('relayctl user remove john@example.org'))
+    .addHelpText('after', REVOCATION_NOTE + examples('relayctl user remove john@example.org'))
     .action(async (address: string, _options: object, command: Command) => {
       const context = contextOf(command);
       const login = loginArgument(address);

@@ -10,7 +10,7 @@
  * exception classes (`ProvisionedThroughputExceededException`, ...).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { createOwnerOnlyFiles, ensurePrivateDir } from '../private-path.ts';
 import { FaultPlan, isDelayFault } from './fault-plan.ts';
 
 /** Names the local stack uses for its tables; in AWS the CDK stack names them. */
@@ -151,7 +152,11 @@ export async function startEmbeddedDynamoDb(
 ): Promise<EmbeddedDynamoDb> {
   const faults = FaultPlan.fromEnvironment(isDynamoFault, options.env ?? process.env, 'LOCAL_DYNAMODB');
   const storePath = dataDir ? path.join(dataDir, 'dynamodb') : undefined;
-  if (storePath) await mkdir(storePath, { recursive: true });
+  if (storePath) {
+    // The store holds password hashes: its folder and every file leveldb makes in it are the owner's only.
+    createOwnerOnlyFiles();
+    await ensurePrivateDir(storePath, 'users store (password hashes)', `chmod -R go= ${storePath}`);
+  }
   const server: Server = dynalite({ ...(storePath ? { path: storePath } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 
   const stats = { requests: 0, faulted: 0 };

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createPolicyHandler } from '../../lambda/policy-handler.ts';
 import type { PolicyClient } from '../../lambda/policy-contract.ts';
@@ -8,16 +7,18 @@ import { CachingPolicyClient } from '../caching-policy-client.ts';
 import { ChangeFeed } from '../change-feed.ts';
 import { DirectPolicyClient } from '../direct-policy-client.ts';
 import { LambdaPolicyClient } from '../lambda-policy-client.ts';
-import { changeFeedSettingsFrom, parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, type RelayEnv } from '../relay-config.ts';
+import { changeFeedSettingsFrom, parseRelayEnv, recipientDomainCheckFrom, relaySettingsFrom, sendingQuotaOptionsFrom, type RelayEnv } from '../relay-config.ts';
 import { createRelayLog, type RelayLog } from '../relay-log.ts';
 import type { RelayMetrics } from '../relay-metrics.ts';
 import { startRelay, type RunningRelay } from '../relay-server.ts';
 import { SesSender } from '../ses-sender.ts';
 import { SendingQuota } from '../sending-quota.ts';
+import { ensurePrivateDir } from '../private-path.ts';
 import { LOCAL_COUNTERS_TABLE, LOCAL_USERS_TABLE, localDynamoDbClient, startEmbeddedDynamoDb, type EmbeddedDynamoDb } from './embedded-dynamodb.ts';
 import { ensureLocalTables } from './local-tables.ts';
 import { startLocalLambdaEndpoint, type LocalLambdaEndpoint } from './lambda-endpoint.ts';
 import { startLocalSesEndpoint, type LocalSesEndpoint } from './ses-endpoint.ts';
+import { ensurePrivateLocalState } from './private-state.ts';
 import { ensureSelfSignedCertificate } from './self-signed-certificate.ts';
 
 export interface LocalStackOptions {
@@ -91,7 +92,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const settings = parseRelayEnv(options.env ?? process.env, LOCAL_DEFAULTS);
   const log = options.log ?? createRelayLog();
   const outboxDir = path.join(options.dataDir, 'outbox');
-  await mkdir(outboxDir, { recursive: true });
+  await ensurePrivateLocalState(options.dataDir);
+  await ensurePrivateDir(outboxDir, 'outbox (messages sent)');
   const closers: Array<() => Promise<void>> = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close();
@@ -130,7 +132,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       throttleRetries: settings.SES_THROTTLE_RETRIES,
       throttleBackoffMs: 200,
     });
-    const quota = new SendingQuota(createCountersClient({ ...localTarget(dynamo.endpoint), region: 'local' }), LOCAL_COUNTERS_TABLE);
+    const quota = new SendingQuota(createCountersClient({ ...localTarget(dynamo.endpoint), region: 'local' }), LOCAL_COUNTERS_TABLE, sendingQuotaOptionsFrom(settings));
     const recipientDomains = recipientDomainCheckFrom(settings);
     const relay = await startRelay(relaySettingsFrom(settings, certificate), {
       policy: cache,

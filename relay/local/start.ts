@@ -4,6 +4,7 @@
  * (README, "Settings").
  */
 import path from 'node:path';
+import { exitWithStartupFailure } from '../startup-failure.ts';
 import { startLocalStack } from './local-stack.ts';
 
 // The AWS SDK warns that it will drop Node 20 in 2027; the container runs Node 22,
@@ -14,7 +15,9 @@ const dataDir = path.resolve(process.env.RELAY_DATA_DIR || '.relay');
 // A second relay on the same users (one more "task"): point it at the DynamoDB
 // stand-in of a running `npm start` instead of starting its own.
 const dynamoEndpoint = process.env.RELAY_DYNAMODB_ENDPOINT || undefined;
-const stack = await startLocalStack({ dataDir, ...(dynamoEndpoint ? { dynamoEndpoint } : {}) });
+const stack = await startLocalStack({ dataDir, ...(dynamoEndpoint ? { dynamoEndpoint } : {}) }).catch((error: unknown) =>
+  exitWithStartupFailure('npm start', error),
+);
 const { relay, settings } = stack;
 const host = settings.RELAY_LISTEN;
 

@@ -22,7 +22,8 @@ const dynamoPort = Number(new URL(dynamo.endpoint).port);
 
 const READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
-const dynamoCounts = { reads: 0, writes: 0, other: 0, ms: 0 };
+/** `quotaWrites`: UpdateItem calls, the one request the relay's sending quota makes. */
+const dynamoCounts = { reads: 0, writes: 0, quotaWrites: 0, other: 0, ms: 0 };
 let sesTimes: Array<[string, number]> = [];
 
 diagnosticsChannel.subscribe('http.server.request.start', (message) => {
@@ -37,6 +38,7 @@ diagnosticsChannel.subscribe('http.server.request.start', (message) => {
     const operation = String(request.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
     if (READS.has(operation)) dynamoCounts.reads++;
     else if (WRITES.has(operation)) dynamoCounts.writes++;
+    if (operation === 'UpdateItem') dynamoCounts.quotaWrites++;
     else dynamoCounts.other++;
     response.once('finish', () => (dynamoCounts.ms += performance.now() - started));
     return;

@@ -86,7 +86,8 @@ interface RowResult {
   readonly rssGrowthPerInFlight: number;
   readonly policyCallsPerMessage?: number;
   readonly dynamoReadsPerMessage?: number;
-  readonly dynamoWritesPerMessage?: number;
+  /** The sending quota's UpdateItem calls, per message. */
+  readonly quotaWritesPerMessage?: number;
   /** Time DynamoDB (dynalite) spent on the row's requests, per message. */
   readonly dynamoMsPerMessage?: number;
   /** Relay rows: per message, client latency less SES's own handling time. */
@@ -100,7 +101,7 @@ interface RelayCounters {
   readonly authorizeSender: number;
 }
 interface StandinCounters {
-  readonly dynamo: { readonly reads: number; readonly writes: number; readonly ms: number };
+  readonly dynamo: { readonly reads: number; readonly writes: number; readonly quotaWrites: number; readonly ms: number };
 }
 
 const scale = (n: number) => (QUICK ? Math.max(4, Math.ceil(n / 10)) : n);
@@ -265,7 +266,7 @@ async function measureRow(
     ...row,
     policyCallsPerMessage: policyCalls / n,
     dynamoReadsPerMessage: (standinAfter.dynamo.reads - standinBefore.dynamo.reads) / n,
-    dynamoWritesPerMessage: (standinAfter.dynamo.writes - standinBefore.dynamo.writes) / n,
+    quotaWritesPerMessage: (standinAfter.dynamo.quotaWrites - standinBefore.dynamo.quotaWrites) / n,
     dynamoMsPerMessage: (standinAfter.dynamo.ms - standinBefore.dynamo.ms) / n,
     latencyLessSesMs,
     sesMs,
@@ -287,7 +288,7 @@ function mergeRounds(rounds: readonly RoundResult[]): RoundResult {
     elapsedMs: rounds.reduce((sum, round) => sum + round.load.elapsedMs, 0),
     errors: rounds.flatMap((round) => round.load.errors),
   };
-  const optional = (name: 'policyCallsPerMessage' | 'dynamoReadsPerMessage' | 'dynamoWritesPerMessage' | 'dynamoMsPerMessage' | 'standinCpuMsPerMessage') => {
+  const optional = (name: 'policyCallsPerMessage' | 'dynamoReadsPerMessage' | 'quotaWritesPerMessage' | 'dynamoMsPerMessage' | 'standinCpuMsPerMessage') => {
     const value = weighted((round) => round[name]);
     return value === undefined ? {} : { [name]: value };
   };
@@ -301,7 +302,7 @@ function mergeRounds(rounds: readonly RoundResult[]): RoundResult {
     rssGrowthPerInFlight: Math.max(...rounds.map((round) => round.rssGrowthPerInFlight)),
     ...optional('policyCallsPerMessage'),
     ...optional('dynamoReadsPerMessage'),
-    ...optional('dynamoWritesPerMessage'),
+    ...optional('quotaWritesPerMessage'),
     ...optional('dynamoMsPerMessage'),
     ...optional('standinCpuMsPerMessage'),
     ...(rounds[0]?.sesMs ? { sesMs: ses, latencyLessSesMs: lessSes } : {}),
@@ -504,7 +505,7 @@ function buildReport(input: ReportInput): { markdown: string; console: string } 
     rows.find((r) => r.size === row.size && r.mode === row.mode && r.concurrency === row.concurrency && r.server === server);
 
   const mainTable = markdownTable(
-    ['connection', 'size', 'c', 'server', 'messages', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/msg', 'peak RSS MB', 'peak RSS KB/in-flight msg', 'relay/bare', 'relay/stock', 'CPU relay/bare', 'policy calls/msg', 'DDB reads/msg', 'DDB writes/msg', 'errors'],
+    ['connection', 'size', 'c', 'server', 'messages', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/msg', 'peak RSS MB', 'peak RSS KB/in-flight msg', 'relay/bare', 'relay/stock', 'CPU relay/bare', 'policy calls/msg', 'DDB reads/msg', 'quota writes/msg', 'errors'],
     rows.map((row) => {
       const bare = find(row, 'bare');
       const stock = find(row, 'bare-stock');
@@ -527,7 +528,7 @@ function buildReport(input: ReportInput): { markdown: string; console: string } 
         isRelay && bare ? fixed(row.cpuMsPerMessage / bare.cpuMsPerMessage, 1) : '',
         isRelay ? sig(row.policyCallsPerMessage ?? Number.NaN) : '0',
         isRelay ? sig(row.dynamoReadsPerMessage ?? Number.NaN) : '0',
-        isRelay ? sig(row.dynamoWritesPerMessage ?? Number.NaN) : '0',
+        isRelay ? sig(row.quotaWritesPerMessage ?? Number.NaN) : '0',
         String(row.load.errors.length),
       ];
     }),
@@ -561,7 +562,7 @@ function buildReport(input: ReportInput): { markdown: string; console: string } 
 
   const cachedRow = find(uncached, 'relay')!;
   const uncachedTable = markdownTable(
-    ['relay', 'msg/s', 'p50 ms', 'p99 ms', 'CPU ms/msg', 'policy calls/msg', 'DDB reads/msg', 'DDB writes/msg'],
+    ['relay', 'msg/s', 'p50 ms', 'p99 ms', 'CPU ms/msg', 'policy calls/msg', 'DDB reads/msg', 'quota writes/msg'],
     [
       ['permit cache on (row above)', cachedRow],
       ['permit cache off', uncached],
@@ -575,7 +576,7 @@ function buildReport(input: ReportInput): { markdown: string; console: string } 
         fixed(r.cpuMsPerMessage, 2),
         sig(r.policyCallsPerMessage ?? Number.NaN),
         sig(r.dynamoReadsPerMessage ?? Number.NaN),
-        sig(r.dynamoWritesPerMessage ?? Number.NaN),
+        sig(r.quotaWritesPerMessage ?? Number.NaN),
       ];
     }),
     ['l'],
@@ -588,6 +589,8 @@ function buildReport(input: ReportInput): { markdown: string; console: string } 
   const totalMessages = relayRows.reduce((sum, row) => sum + row.load.latenciesMs.length, 0);
   const totalPolicy = relayRows.reduce((sum, row) => sum + (row.policyCallsPerMessage ?? 0) * row.load.latenciesMs.length, 0);
   const worstPolicy = relayRows.reduce((worst, row) => Math.max(worst, row.policyCallsPerMessage ?? 0), 0);
+  const totalQuotaWrites = relayRows.reduce((sum, row) => sum + (row.quotaWritesPerMessage ?? 0) * row.load.latenciesMs.length, 0);
+  const worstQuotaWrites = relayRows.reduce((worst, row) => (row.quotaWritesPerMessage ?? 0) > (worst.quotaWritesPerMessage ?? 0) ? row : worst);
   const c1 = relayRows.filter((row) => row.concurrency === 1);
   const added = c1.map((row) => ({ row, p99: relayAdded(row, find(row, 'bare')!, 0.99) }));
   const worstAdded = added.reduce((worst, entry) => (entry.p99 > worst.p99 ? entry : worst));
@@ -602,6 +605,11 @@ function buildReport(input: ReportInput): { markdown: string; console: string } 
       `≤ 0.1 policy calls per message when the same user sends again within a minute (permit cache, ${input.cacheSeconds} s)`,
       totalPolicy / totalMessages <= 0.1 && worstPolicy <= 0.1,
       `${sig(totalPolicy / totalMessages)} over ${totalMessages} messages (worst row ${sig(worstPolicy)})`,
+    ],
+    [
+      '≤ 0.1 sending-quota writes (DynamoDB UpdateItem) per message, both limits counted (quota leases)',
+      totalQuotaWrites / totalMessages <= 0.1,
+      `${sig(totalQuotaWrites / totalMessages)} over ${totalMessages} messages (worst row ${sig(worstQuotaWrites.quotaWritesPerMessage ?? 0)}, ${rowName(worstQuotaWrites)}: a row that spans a new minute takes a new lease)`,
     ],
     [
       'relay-added latency p99 < 5 ms above the local SES call (concurrency 1 rows)',
@@ -664,7 +672,7 @@ function buildReport(input: ReportInput): { markdown: string; console: string } 
     `- Servers, each in its own process${machine.pinned ? ', pinned to CPU 1 (the load generator and the AWS stand-ins share CPU 0)' : ''}, run under \`ulimit -n ${OPEN_FILES}\`: the relay's local stack (policy called in process, permit cache ${input.cacheSeconds} s, logging at info to /dev/null, sending quotas counted but never reached); bare smtp-server (any AUTH accepted, data discarded, same certificate and SIZE, \`disableReverseLookup\`, logger off), stock and with the 100 ms greeting delay removed as the relay's SubmissionServer does. DynamoDB (dynalite) and SES (the local stand-in, messages kept in memory only) run in a process of their own: in AWS they are not on the relay's machine, so their CPU and memory are not the relay's.`,
     '- CPU ms/msg: the server process\'s user+system CPU over the row divided by its messages. Peak RSS: VmHWM of the server process during the row (reset before it); per in-flight message: (peak − RSS at the start of the row) / c.',
     '- relay/bare: relay msg/s over bare smtp-server msg/s (greeting delay removed) in the same row; relay/stock: over stock smtp-server. CPU relay/bare: the relay\'s CPU per message over the bare server\'s, the figure least moved by other work on the machine.',
-    '- Policy calls: requests that reached the policy beneath the relay\'s permit cache (in AWS, Lambda invocations). DynamoDB reads and writes: requests reaching dynalite (reads: GetItem/Query/Scan; writes: the sending-quota counters).',
+    '- Policy calls: requests that reached the policy beneath the relay\'s permit cache (in AWS, Lambda invocations). DynamoDB reads: requests reaching dynalite (GetItem/Query/Scan, among them the change feed\'s one Query per task per REVOCATION_POLL_MS whatever the traffic). Quota writes: UpdateItem calls reaching dynalite, the sending quota\'s leases (docs/design.md, quota leases).',
     '- SES call: time the SES stand-in spent on each SendEmail (request headers in to answer written), matched to the message by its id in the 250 reply. relay − SES: the client\'s latency less that. relay-added: percentile of (relay − SES) less the bare server\'s median latency in the same row — what the relay costs over the library and SES. DynamoDB ms/msg: time dynalite spent on the row\'s requests (the sending-quota counters), per message: part of relay-added.',
     `- Idle connections: against a server process started for it (after one message), ${IDLE_MEMORY_SESSIONS} sessions opened (connect, EHLO, STARTTLS, EHLO) from another process; RSS of the server after a full GC, before and after, divided by the sessions. Then up to ${IDLE_HELD_SESSIONS} sessions at once, each answering NOOP, and RSS per session over all of them.`,
     `- 25 MB message: sent once, on a fresh connection, to a server process started for it (after one 10 KB message); peak RSS growth of that process (VmHWM reset before) over its RSS after a full GC. A fresh process, because one that has handled large messages before keeps freed pages resident and shows less growth than the message needs.`,

@@ -6,8 +6,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
+import { requireTools } from '../support/required-tools.ts';
 import { relayctl } from './relayctl-process.ts';
-import { startThrowawayMariaDb, type ThrowawayMariaDb } from './throwaway-mariadb.ts';
+import { MARIADB_TOOLS, startThrowawayMariaDb, type ThrowawayMariaDb } from './throwaway-mariadb.ts';
 
 const run = promisify(execFile);
 const doveadm = async (scheme: string, password: string) => (await run('doveadm', ['pw', '-s', scheme, '-p', password])).stdout.trim();
@@ -26,7 +27,7 @@ const PASSWORDS = {
  * stack's data dir), and then the users log in with the passwords they always had, through
  * a real SMTP client, and send as their old aliases.
  */
-describe('users imported from Dovecot and ISPmail keep their passwords', () => {
+describe('users imported from Dovecot and ISPmail keep their passwords', { skip: requireTools({ doveadm: 'dovecot-core', ...MARIADB_TOOLS }) }, () => {
   let relay: TestRelay;
   let mariadb: ThrowawayMariaDb;
   let workDir: string;

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { requireTool } from '../support/required-tools.ts';
 import { relayctl, tempDataDir, withLocalStore } from './relayctl-process.ts';
 
 const run = promisify(execFile);
@@ -26,6 +27,8 @@ async function closedPort(): Promise<number> {
 async function closedPorts(): Promise<Record<string, string>> {
   return { SUBMISSION_PORT: String(await closedPort()), SUBMISSIONS_PORT: String(await closedPort()) };
 }
+
+const OPENSSL = requireTool('openssl', 'openssl');
 
 /** A P-256 certificate and key made by openssl in `dir`, valid for `days` from now. */
 async function certificate(dir: string, days: number): Promise<void> {
@@ -75,7 +78,7 @@ describe('relayctl doctor on a broken local setup', { concurrency: true }, () =>
     await assert.rejects(access(dataDir), 'doctor only looks');
   });
 
-  test('an empty store, a key others can read, a certificate near its end, no relay running', async (t) => {
+  test('an empty store, a key others can read, a certificate near its end, no relay running', { skip: OPENSSL }, async (t) => {
     const dataDir = await tempDataDir(t);
     await withLocalStore(dataDir, async () => undefined);
     await certificate(path.join(dataDir, 'tls'), 10);
@@ -100,7 +103,7 @@ describe('relayctl doctor on a broken local setup', { concurrency: true }, () =>
     assert.equal(byName.get('tls key')!.fix, `chmod 600 ${path.join(dataDir, 'tls', 'key.pem')}`);
   });
 
-  test('an expired certificate, and a key that belongs to another certificate', async (t) => {
+  test('an expired certificate, and a key that belongs to another certificate', { skip: OPENSSL }, async (t) => {
     const dataDir = await tempDataDir(t);
     await withLocalStore(dataDir, async () => undefined);
     await expiredCertificate(path.join(dataDir, 'tls'));

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { RELAYCTL, relayctl } from './relayctl-process.ts';
 
 const COMMANDS = [
-  ['user', 'add'], ['user', 'passwd'], ['user', 'disable'], ['user', 'enable'], ['user', 'remove'], ['user', 'list'], ['user', 'show'], ['user', 'set'],
+  ['user', 'add'], ['user', 'passwd'], ['user', 'disable'], ['user', 'enable'], ['user', 'remove'], ['user', 'list'], ['user', 'show'], ['user', 'set'], ['user', 'suspend'], ['user', 'reinstate'],
   ['sender', 'grant'], ['sender', 'revoke'], ['sender', 'list'],
   ['who'],
   ['import', 'dovecot'], ['import', 'ispmail'],

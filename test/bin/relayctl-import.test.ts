@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword, verifyPassword } from '../../lambda/password-hash.ts';
+import { requireTools } from '../support/required-tools.ts';
 import { jsonOf, relayctl, tempDataDir, withLocalStore, type CliRun } from './relayctl-process.ts';
-import { startThrowawayMariaDb, type ThrowawayMariaDb } from './throwaway-mariadb.ts';
+import { MARIADB_TOOLS, startThrowawayMariaDb, type ThrowawayMariaDb } from './throwaway-mariadb.ts';
 
 // Every password here is a fake test password. Hashes are made live by the
 // real tools: doveadm pw (Debian dovecot-core) and mkpasswd (Debian whois).
@@ -38,6 +39,7 @@ function tool(command: string, args: readonly string[], input = ''): Promise<str
   });
 }
 
+const HASH_TOOLS = { doveadm: 'dovecot-core', mkpasswd: 'whois' };
 const doveadm = (scheme: string, password: string) => tool('doveadm', ['pw', '-s', scheme, '-p', password]);
 const mkpasswd = (password: string) => tool('mkpasswd', ['-m', 'sha-512', '--stdin'], password);
 
@@ -56,7 +58,7 @@ function assertNoHashes(run: CliRun, hashes: readonly string[]): void {
 }
 
 describe('relayctl import dovecot', () => {
-  test('imports a passwd-file made with doveadm pw and mkpasswd, keeping each hash as it is', async (t) => {
+  test('imports a passwd-file made with doveadm pw and mkpasswd, keeping each hash as it is', { skip: requireTools(HASH_TOOLS) }, async (t) => {
     const dataDir = await tempDataDir(t);
     const passwords = {
       alice: 'alice fake password',
@@ -162,7 +164,7 @@ describe('relayctl import dovecot', () => {
   });
 });
 
-describe('relayctl import ispmail', () => {
+describe('relayctl import ispmail', { skip: requireTools({ ...HASH_TOOLS, ...MARIADB_TOOLS }) }, () => {
   let mariadb: ThrowawayMariaDb;
   let workDir: string;
   const passwords = {

@@ -20,6 +20,15 @@ export interface ThrowawayMariaDb {
   stop(): Promise<void>;
 }
 
+/** The commands used here, with their Debian packages, for the tests' skip check (test/support/required-tools.ts). */
+export const MARIADB_TOOLS = {
+  'mariadb-install-db': 'mariadb-server',
+  mariadbd: 'mariadb-server',
+  'mariadb-admin': 'mariadb-client',
+  mariadb: 'mariadb-client',
+  mysqldump: 'mariadb-client',
+};
+
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 const TOOL_TIMEOUT_MS = 20_000;

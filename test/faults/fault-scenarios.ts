@@ -18,6 +18,7 @@ import type { DynamoEndpointStats, DynamoFault } from '../../relay/local/embedde
 import type { SesEndpointStats } from '../../relay/local/ses-endpoint.ts';
 import { startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
 import type { SmtpReply } from '../support/smtp-dialogue.ts';
+import { clearOfMinuteEnd } from '../support/until.ts';
 import { FaultClient, markerOf, type FaultSession, type Transaction } from './fault-client.ts';
 import { account, type HeldCopy, type LedgerRow } from './fault-ledger.ts';
 import { startLocalRelayProcess } from './local-relay-process.ts';
@@ -508,18 +509,65 @@ const dynamoScenarios: FaultScenario[] = [
     },
   }),
   inProcess<DynamoEndpointStats>({
-    fault: 'DynamoDB 500 on the sending counters',
+    fault: 'DynamoDB 500 on the sending counters (fail-closed, the default)',
+    // A limit of 12 a minute over 6 assumed tasks: each task lets 2 a minute through while the counters are down.
+    env: { DEFAULT_MESSAGES_PER_MINUTE: '12', QUOTA_FALLBACK_TASKS: '6' },
     async run(relay, client) {
+      await clearOfMinuteEnd();
       relay.stack.dynamo!.faults.arm('internal@relay-counters');
+      for (const marker of ['m1', 'm2', 'm3']) await client.submit(marker);
+      relay.stack.dynamo!.faults.clear();
+      await client.submit('m3');
+      return relay.stack.dynamo!.stats();
+    },
+    verify(played) {
+      assertReplies(played, [
+        /^250 2\.0\.0 Ok: queued as /,
+        /^250 2\.0\.0 Ok: queued as /,
+        /^451 4\.7\.1 Error: sending limits cannot be checked now, try again later$/,
+        /^250 2\.0\.0 Ok: queued as /,
+      ]);
+      assert.equal(played.transactions[2]?.stage, 'MAIL');
+      assert.ok((played.facts.faults.internal ?? 0) >= 3);
+      assertRejectLogged(played, 'MAIL', 'quota-unavailable', 451, /InternalServerError|Internal server error/);
+      const local = played.log.filter((line) => line.event === 'quota-unavailable');
+      assert.ok(local.length >= 2 && local.every((line) => line.counted === 'locally'), 'the log says what was counted locally');
+      assertDeliveredAndLogged(played);
+      assertNoInternalsShown(played);
+    },
+  }),
+  inProcess<DynamoEndpointStats>({
+    fault: 'DynamoDB hangs on the sending counters (fail-closed)',
+    async run(relay, client) {
+      relay.stack.dynamo!.faults.arm('hang@relay-counters');
       await client.submit('m1');
       return relay.stack.dynamo!.stats();
     },
     verify(played) {
-      // The limits guard against abuse, they are not authentication: an unreachable counter lets mail through, logged.
+      // The counters client gives up within seconds; the message is counted against this task's fallback share.
       assertReplies(played, [/^250 2\.0\.0 Ok: queued as /]);
-      assert.ok((played.facts.faults.internal ?? 0) >= 1);
+      assert.ok((played.facts.faults.hang ?? 0) >= 2);
       const logged = played.log.filter((line) => line.event === 'quota-unavailable');
-      assert.ok(logged.length > 0, 'the log says the quota could not be counted');
+      assert.ok(logged.length >= 2 && logged.every((line) => line.counted === 'locally'));
+      assert.match(String(logged[0]?.cause), /timeout|timed out/i);
+      assertDeliveredAndLogged(played);
+    },
+  }),
+  inProcess<DynamoEndpointStats>({
+    fault: 'DynamoDB 500 on the sending counters (QUOTA_UNAVAILABLE=fail-open)',
+    env: { DEFAULT_MESSAGES_PER_MINUTE: '12', QUOTA_FALLBACK_TASKS: '6', QUOTA_UNAVAILABLE: 'fail-open' },
+    async run(relay, client) {
+      relay.stack.dynamo!.faults.arm('internal@relay-counters');
+      for (const marker of ['m1', 'm2', 'm3']) await client.submit(marker);
+      return relay.stack.dynamo!.stats();
+    },
+    verify(played) {
+      // Explicitly chosen: an unreachable counter lets mail through, past the fallback share too, logged.
+      assertReplies(played, [/^250 2\.0\.0 Ok: queued as /, /^250 2\.0\.0 Ok: queued as /, /^250 2\.0\.0 Ok: queued as /]);
+      assert.ok((played.facts.faults.internal ?? 0) >= 3);
+      const logged = played.log.filter((line) => line.event === 'quota-unavailable');
+      assert.ok(logged.length >= 3, 'the log says the quota could not be counted');
+      assert.ok(logged.every((line) => line.counted === 'uncounted'));
       assert.match(String(logged[0]?.cause), /InternalServerError|Internal server error/);
       assertDeliveredAndLogged(played);
     },

@@ -82,7 +82,8 @@ export async function startLocalRelayProcess(env: Record<string, string> = {}): 
   const submissionsPort = Number(field(/submissions \(implicit TLS\) +smtps:\/\/[^:\s]+:(\d+)/));
   const sesUrl = field(/SES v2 endpoint +(http:\/\/\S+)/);
   const outboxDir = field(/outbox \(what SES accepted\) +(\S+)/);
-  const dynamoEndpoint = (await readFile(path.join(dataDir, 'dynamodb.endpoint'), 'utf8')).trim();
+  // A relay started on another one's DynamoDB (RELAY_DYNAMODB_ENDPOINT) announces no endpoint of its own.
+  const dynamoEndpoint = env.RELAY_DYNAMODB_ENDPOINT ?? (await readFile(path.join(dataDir, 'dynamodb.endpoint'), 'utf8')).trim();
 
   return {
     child,

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestRelay, withoutTraceHeader, type OutboxMessage, type TestRelay } from '../support/relay-fixture.ts';
+import { requireTools } from '../support/required-tools.ts';
 import { GuideSnippets, localize, type SnippetChange } from './guide-snippets.ts';
 import { PostfixInstance } from './postfix-instance.ts';
 import { describeRun, runClient, type ClientRun } from './run-client.ts';
@@ -49,6 +50,8 @@ interface SendOptions {
 
 interface ClientGuide {
   readonly name: string;
+  /** The programs it runs, with their Debian packages: its tests skip without them. */
+  readonly tools: Readonly<Record<string, string>>;
   /** Runs the guide's snippet for `port` with the local changes its note describes; `dir` is where it ran. */
   send(port: Port, options?: SendOptions): Promise<{ run: ClientRun; dir: string }>;
   /** Client-specific checks of an accepted message. */
@@ -125,6 +128,7 @@ describe("client guides: every snippet of docs/client-guides.md, run against a l
   const clients: ClientGuide[] = [
     {
       name: 'msmtp',
+      tools: { msmtp: 'msmtp' },
       async send(port, { extra = [], trustLocalCert = true } = {}) {
         const home = await freshDir('msmtp');
         const config = localize(guide.get('msmtp/msmtprc'), [
@@ -160,6 +164,7 @@ describe("client guides: every snippet of docs/client-guides.md, run against a l
     },
     {
       name: 'curl',
+      tools: { curl: 'curl' },
       async send(port, { extra = [], trustLocalCert = true } = {}) {
         const dir = await freshDir('curl');
         await writeTestMessage(dir);
@@ -186,6 +191,7 @@ describe("client guides: every snippet of docs/client-guides.md, run against a l
     },
     {
       name: 'Python smtplib',
+      tools: { python3: 'python3' },
       async send(port, { extra = [], trustLocalCert = true } = {}) {
         const dir = await freshDir('python');
         // The 465 snippet is the `with` block that replaces the 587 script's.
@@ -215,6 +221,7 @@ describe("client guides: every snippet of docs/client-guides.md, run against a l
     },
     {
       name: 'Nodemailer',
+      tools: {},
       async send(port, { extra = [], trustLocalCert = true } = {}) {
         const dir = await freshDir('nodemailer');
         const script = localize(guide.get('nodemailer/587'), [
@@ -245,6 +252,7 @@ describe("client guides: every snippet of docs/client-guides.md, run against a l
     },
     {
       name: 'swaks',
+      tools: { swaks: 'swaks' },
       async send(port, { extra = [], trustLocalCert = true } = {}) {
         const dir = await freshDir('swaks');
         const script = localize(guide.get(`swaks/${port}`), [
@@ -274,8 +282,9 @@ describe("client guides: every snippet of docs/client-guides.md, run against a l
   });
 
   for (const client of clients) {
+    const skip = requireTools(client.tools);
     for (const port of PORTS) {
-      test(`${client.name} on ${port}: the guide's snippet gets the message to SES`, { timeout: 30_000 }, async () => {
+      test(`${client.name} on ${port}: the guide's snippet gets the message to SES`, { skip, timeout: 30_000 }, async () => {
         const before = await outboxIds();
         const { run, dir } = await client.send(port);
         assert.equal(run.code, 0, describeRun(run));
@@ -288,7 +297,7 @@ describe("client guides: every snippet of docs/client-guides.md, run against a l
       });
     }
 
-    test(`${client.name}: refusals look as the guide's table says, and nothing is sent`, { timeout: 30_000 }, async () => {
+    test(`${client.name}: refusals look as the guide's table says, and nothing is sent`, { skip, timeout: 30_000 }, async () => {
       const before = await outboxIds();
       const expect = async (what: string, result: Promise<{ run: ClientRun }>, refusal: Refusal) => {
         const { run } = await result;
@@ -309,7 +318,7 @@ describe("client guides: every snippet of docs/client-guides.md, run against a l
     });
   }
 
-  describe('Postfix as a smarthost client', () => {
+  describe('Postfix as a smarthost client', { skip: requireTools({ postfix: 'postfix', postmap: 'postfix', postqueue: 'postfix' }) }, () => {
     /**
      * A throwaway Postfix configured from the guide: main.cf, for 465 its
      * override lines, the local note's lines, sasl_passwd, then the guide's

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { describe, it, mock } from 'node:test';
 import { verifyLegacyPassword } from '../../lambda/legacy-password-hash.ts';
+import { requireTool } from '../support/required-tools.ts';
 
 // Every password in this file is a fake test password. Test names describe a
 // password (its length, its characters) and never print it.
@@ -214,14 +215,8 @@ const LIVE_PASSWORDS = {
   bytes73: 'live-test-password-longer-than-bcrypt-reads-seventy-two-bytes-and-more!!',
 } as const;
 
-function toolMissing(command: string, probe: readonly string[], debianPackage: string): string | false {
-  const result = spawnSync(command, probe, { stdio: 'ignore' });
-  const error = result.error as NodeJS.ErrnoException | undefined;
-  return error?.code === 'ENOENT' ? `${command} not installed: install the Debian package ${debianPackage}` : false;
-}
-
-const doveadmMissing = toolMissing('doveadm', ['pw', '-l'], 'dovecot-core');
-const mkpasswdMissing = toolMissing('mkpasswd', ['--help'], 'whois');
+const doveadmMissing = requireTool('doveadm', 'dovecot-core');
+const mkpasswdMissing = requireTool('mkpasswd', 'whois');
 
 describe('hashes the real tools make now', () => {
   const doveadmCases: LiveCase[] = [

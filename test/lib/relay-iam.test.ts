@@ -134,15 +134,6 @@ describe('relay task role: invoke the policy function, send through SES, update 
   });
 });
 
-describe('users table: change items expire (TTL)', () => {
-  test('the TTL attribute is expiresAt', () => {
-    const usersTable = Object.values(prod.data.findResources('AWS::DynamoDB::Table')).find((table) =>
-      JSON.stringify(table.Properties.GlobalSecondaryIndexes ?? []).includes('byOwner'),
-    );
-    assert.deepEqual(usersTable?.Properties.TimeToLiveSpecification, { AttributeName: 'expiresAt', Enabled: true });
-  });
-});
-
 describe('policy function role: reads the users table, writes only a rehashed password', () => {
   test('is its own role without managed policies', () => {
     const { resource } = resourceById(template, 'AWS::IAM::Role', 'RelayPolicyRole');

@@ -240,9 +240,11 @@ describe('Fargate task', () => {
       'HEALTH_PORT',
       'LOG_LEVEL',
       'MAX_MESSAGE_BYTES',
+      'MESSAGE_MEMORY_BUDGET_BYTES',
       'METRICS_NAMESPACE',
       'POLICY_FUNCTION_NAME',
       'POLICY_TIMEOUT_SECONDS',
+      'QUOTA_FALLBACK_TASKS',
       'RELAY_HOSTNAME',
       'RELAY_LISTEN',
       'SES_CONFIGURATION_SET',
@@ -263,6 +265,9 @@ describe('Fargate task', () => {
     assert.equal(env.SES_CONFIGURATION_SET, 'submission-relay-prod');
     assert.deepEqual(env.SES_REGION, { Ref: 'AWS::Region' });
     assert.equal(env.MAX_MESSAGE_BYTES, '26214400');
+    // Half of the task's 1024 MiB; the fallback share of a limit is 1/maxCount (6).
+    assert.equal(env.MESSAGE_MEMORY_BUDGET_BYTES, '536870912');
+    assert.equal(env.QUOTA_FALLBACK_TASKS, '6');
     assert.equal(env.SHUTDOWN_GRACE_SECONDS, '90');
     // All SES attempts of a message in flight end inside the grace period.
     assert.ok((Number(env.SES_THROTTLE_RETRIES) + 1) * Number(env.SES_TIMEOUT_SECONDS) + 1 <= 90, `${env.SES_TIMEOUT_SECONDS} s`);

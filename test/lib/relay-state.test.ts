@@ -20,7 +20,7 @@ const zoned = synthRelay({
 });
 
 describe('DynamoDB tables', () => {
-  test('users: pk/sk, GSI byOwner on gsi1pk/gsi1sk projecting all, on demand, KMS-encrypted', () => {
+  test('users: pk/sk, GSI byOwner on gsi1pk/gsi1sk projecting all, on demand, KMS-encrypted, change items expiring (TTL on expiresAt)', () => {
     prod.data.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
@@ -38,7 +38,7 @@ describe('DynamoDB tables', () => {
           Projection: { ProjectionType: 'ALL' },
         },
       ],
-      TimeToLiveSpecification: Match.absent(),
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
   });
 

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createPolicyHandler } from '../../lambda/policy-handler.ts';
-import { createSesClient } from '../../relay/aws-clients.ts';
-import { DirectPolicyClient } from '../../relay/direct-policy-client.ts';
-import { LOCAL_COUNTERS_TABLE, localDynamoDbClient } from '../../relay/local/embedded-dynamodb.ts';
-import { parseRelayEnv, relaySettingsFrom } from '../../relay/relay-config.ts';
-import { createRelayLog } from '../../relay/relay-log.ts';
-import { startRelay, type RunningRelay } from '../../relay/relay-server.ts';
-import { SesSender } from '../../relay/ses-sender.ts';
-import { SendingQuota } from '../../relay/sending-quota.ts';
-import { connectAuthenticated, connectSecure, startTestRelay, type TestRelay } from '../support/relay-fixture.ts';
+import type { RunningRelay } from '../../relay/relay-server.ts';
+import { connectAuthenticated, connectSecure, startTestRelay, startTwinRelay, type TestRelay } from '../support/relay-fixture.ts';
 import { SmtpDialogue, plainToken } from '../support/smtp-dialogue.ts';
 
 const USER = 'john@example.org';
@@ -157,15 +147,7 @@ describe('per-user sending limits, shared by every task through DynamoDB', () =>
     await relay.addUser(USER, PASSWORD);
     await relay.addUser('limited@example.org', PASSWORD);
     await relay.stack.store.updateUser('limited@example.org', { settings: { limits: { recipientsPerDay: 3, messagesPerMinute: 100 } } });
-    // A second task: its own relay process state, the same tables.
-    const env = parseRelayEnv({ RELAY_LISTEN: '127.0.0.1', SUBMISSION_PORT: '0', SUBMISSIONS_PORT: '0', DEFAULT_MESSAGES_PER_MINUTE: '3' }, {});
-    const tls = { cert: await readFile(relay.stack.certPath), key: await readFile(path.join(relay.dataDir, 'tls', 'key.pem')) };
-    twin = await startRelay(relaySettingsFrom(env, tls), {
-      policy: new DirectPolicyClient(createPolicyHandler(relay.stack.store)),
-      ses: new SesSender(createSesClient({ region: 'us-east-1', endpoint: relay.stack.ses.url, credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }, 5_000), { throttleRetries: 0, throttleBackoffMs: 0 }),
-      log: createRelayLog('silent'),
-      quota: new SendingQuota(localDynamoDbClient(relay.stack.dynamoEndpoint), LOCAL_COUNTERS_TABLE),
-    });
+    twin = await startTwinRelay(relay, { DEFAULT_MESSAGES_PER_MINUTE: '3' });
   });
   after(async () => {
     await twin.close();

@@ -17,6 +17,7 @@ import {
 import { canonicalGrant } from '../../lambda/mail-address.ts';
 import { hashPassword } from '../../lambda/password-hash.ts';
 import { CachingPolicyClient } from '../../relay/caching-policy-client.ts';
+import type { LoginChange, LoginChanges } from '../../relay/change-feed.ts';
 import { startLocalStack } from '../../relay/local/local-stack.ts';
 import { createRelayLog } from '../../relay/relay-log.ts';
 
@@ -57,15 +58,32 @@ class ScriptedPolicy implements PolicyClient {
   }
 }
 
+/** The change feed as the cache sees it, driven by the test. */
+class ScriptedChanges implements LoginChanges {
+  current = true;
+  private listeners: Array<(change: LoginChange) => void> = [];
+  isCurrent(): boolean {
+    return this.current;
+  }
+  subscribe(listener: (change: LoginChange) => void): void {
+    this.listeners.push(listener);
+  }
+  announce(change: LoginChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+}
+
 function setup(options: { ttlMs?: number; maxEntries?: number } = {}) {
   const policy = new ScriptedPolicy();
+  const changes = new ScriptedChanges();
   let clock = 1_000_000;
   const cache = new CachingPolicyClient(policy, {
     ttlMs: options.ttlMs ?? 60_000,
     ...(options.maxEntries ? { maxEntries: options.maxEntries } : {}),
     now: () => clock,
+    changes,
   });
-  return { policy, cache, advance: (ms: number) => (clock += ms) };
+  return { policy, cache, changes, advance: (ms: number) => (clock += ms) };
 }
 
 describe('CachingPolicyClient', () => {
@@ -178,6 +196,51 @@ describe('CachingPolicyClient', () => {
     const decisions = await Promise.all(Array.from({ length: 8 }, () => cache.decide(auth())));
     assert.ok(decisions.every((decision) => decision.verdict === 'permit'));
     assert.equal(policy.calls.length, 1);
+  });
+
+  test("a change of a login drops that login's permits (AUTH by its canonical login) and no one else's", async () => {
+    const { policy, cache, changes } = setup();
+    await cache.decide(auth(PASSWORD, '192.0.2.1', 'John@Example.org'));
+    await cache.decide(sender());
+    await cache.decide(sender('a@example.org', 'a@example.org'));
+    changes.announce(new Set([USER]));
+    policy.calls = [];
+    await cache.decide(auth(PASSWORD, '192.0.2.1', 'John@Example.org'));
+    await cache.decide(sender());
+    await cache.decide(sender('a@example.org', 'a@example.org'));
+    assert.deepEqual(policy.calls.map((call) => call.action), ['authenticate', 'authorizeSender']);
+    changes.announce('all');
+    await cache.decide(sender('a@example.org', 'a@example.org'));
+    assert.equal(policy.calls.length, 3, '"all" drops everything');
+  });
+
+  test('an answer asked before a change and received after it is used once, not remembered', async () => {
+    const { policy, cache, changes } = setup();
+    const asked = cache.decide(sender());
+    changes.announce(new Set(['someone@example.org']));
+    const askedAfter = cache.decide(sender());
+    assert.deepEqual([(await asked).verdict, (await askedAfter).verdict], ['permit', 'permit']);
+    assert.equal(policy.calls.length, 2, 'the question asked after the change did not join the one in flight');
+    await cache.decide(sender());
+    assert.equal(policy.calls.length, 2, 'the answer asked after the change is the one remembered');
+  });
+
+  test('while the feed is not current every question goes to the policy, and nothing is remembered', async () => {
+    const { policy, cache, changes } = setup();
+    await cache.decide(auth());
+    changes.current = false;
+    await cache.decide(auth());
+    await cache.decide(auth());
+    assert.equal(policy.calls.length, 3);
+    changes.current = true;
+    await cache.decide(auth());
+    assert.equal(policy.calls.length, 3, 'the permit from before the outage serves again (the feed applied what changed meanwhile)');
+  });
+
+  test('confirmSession is never answered from the cache', async () => {
+    const { policy, cache } = setup();
+    for (let i = 0; i < 2; i++) await cache.decide({ action: 'confirmSession', login: USER, clientAddress: '192.0.2.1', passwordSetAt: 'x' });
+    assert.equal(policy.calls.length, 2);
   });
 
   test('the cache holds no password, only a keyed hash of it', async () => {

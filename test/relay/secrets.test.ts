@@ -275,7 +275,7 @@ describe('the TLS private key file is checked at start', () => {
     // The container (TLS_*_FILE) ...
     const container = await loadTlsCredentials({ TLS_CERT_FILE: certPath, TLS_KEY_FILE: keyPath }).catch((error: Error) => error);
     assert.ok(container instanceof Error);
-    assert.match(container.message, /is readable by group or others \(mode 640\); chmod 600 it/);
+    assert.equal(container.message, `TLS key ${keyPath} is readable by group or others (mode 640): chmod 600 ${keyPath}`);
     // ... and the local stack both refuse to start.
     const local = await startLocalStack({
       dataDir: dir,

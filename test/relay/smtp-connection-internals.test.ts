@@ -18,7 +18,7 @@ test('smtp-server is the pinned version', async () => {
 });
 
 test('the connection members the relay relies on exist', () => {
-  for (const method of ['_onCommand', 'send', 'close', '_setListeners', 'connectionReady', 'init', '_resetSession']) {
+  for (const method of ['_onCommand', 'send', 'close', '_setListeners', 'connectionReady', 'init', '_resetSession', '_onClose']) {
     assert.equal(typeof (SMTPConnection.prototype as unknown as Record<string, unknown>)[method], 'function', method);
   }
   for (const method of ['connect', '_onError', '_onClientConnect', 'close']) {
@@ -35,4 +35,15 @@ test("the library's connect() still does only what our override repeats", () => 
   assert.match(source, /connection\.init\(\)/);
   const init = SMTPConnection.prototype.init.toString().replace(/\s+/g, ' ');
   assert.match(init, /setTimeout\(\(\) => this\.connectionReady\(\), 100\)/, 'the early-talker delay we skip');
+});
+
+test('_onClose runs on every close, before STARTTLS and after, and sets _closed the first time', () => {
+  const source = (method: string) =>
+    ((SMTPConnection.prototype as unknown as Record<string, () => void>)[method] ?? '').toString().replace(/\s+/g, ' ');
+  // The raw socket loses its listeners at STARTTLS; the TLS socket's close ends in _onClose too.
+  assert.match(source('_setListeners'), /this\._socket\.on\('close', hadError => this\._onCloseEvent\(hadError\)\)/);
+  assert.match(source('upgrade'), /this\._socket\.removeAllListeners\(\)/);
+  assert.match(source('upgrade'), /tlsSocket\.once\('close', \(hadError\) => this\._onCloseEvent\(hadError\)\)/);
+  assert.match(source('_onCloseEvent'), /this\._onClose\(\);/);
+  assert.match(source('_onClose'), /if \(this\._closed\) \{ return; \} this\._closed = true;/);
 });

@@ -6,8 +6,16 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { SmtpDialogue, plainToken } from './smtp-dialogue.ts';
 import { hashPassword } from '../../lambda/password-hash.ts';
 import { canonicalGrant } from '../../lambda/mail-address.ts';
+import { createPolicyHandler } from '../../lambda/policy-handler.ts';
+import { createSesClient } from '../../relay/aws-clients.ts';
+import { DirectPolicyClient } from '../../relay/direct-policy-client.ts';
+import { LOCAL_COUNTERS_TABLE, localDynamoDbClient } from '../../relay/local/embedded-dynamodb.ts';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../relay/local/local-stack.ts';
+import { parseRelayEnv, relaySettingsFrom, sendingQuotaOptionsFrom } from '../../relay/relay-config.ts';
 import { createRelayLog } from '../../relay/relay-log.ts';
+import { startRelay, type RunningRelay } from '../../relay/relay-server.ts';
+import { SendingQuota } from '../../relay/sending-quota.ts';
+import { SesSender } from '../../relay/ses-sender.ts';
 
 export interface OutboxMessage {
   readonly id: string;
@@ -129,6 +137,23 @@ export async function startTestRelay(
   };
 }
 
+/**
+ * A second task beside `relay`: its own relay state (permit cache, quota
+ * leases), the same tables and SES stand-in, the same certificate. `env` are
+ * its settings (environment variable names).
+ */
+export async function startTwinRelay(relay: TestRelay, env: Record<string, string> = {}): Promise<RunningRelay> {
+  const settings = parseRelayEnv({ RELAY_LISTEN: '127.0.0.1', SUBMISSION_PORT: '0', SUBMISSIONS_PORT: '0', ...env }, {});
+  const tls = { cert: await readFile(relay.stack.certPath), key: await readFile(path.join(relay.dataDir, 'tls', 'key.pem')) };
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  return startRelay(relaySettingsFrom(settings, tls), {
+    policy: new DirectPolicyClient(createPolicyHandler(relay.stack.store)),
+    ses: new SesSender(createSesClient({ region: 'us-east-1', endpoint: relay.stack.ses.url, credentials }, 5_000), { throttleRetries: 0, throttleBackoffMs: 0 }),
+    log: createRelayLog('silent'),
+    quota: new SendingQuota(localDynamoDbClient(relay.stack.dynamoEndpoint), LOCAL_COUNTERS_TABLE, sendingQuotaOptionsFrom(settings)),
+  });
+}
+
 /** The message as the client sent it: the relay's Received header taken off the top. */
 export function withoutTraceHeader(raw: Buffer): Buffer {
   const text = raw.toString('latin1');
@@ -137,8 +162,11 @@ export function withoutTraceHeader(raw: Buffer): Buffer {
   return raw.subarray(match ? match[0].length : 0);
 }
 
+/** Where a relay listens: a TestRelay, or a RunningRelay such as a twin. */
+type RelayPorts = Pick<RunningRelay, 'submissionPort' | 'submissionsPort'>;
+
 /** A dialogue that is inside TLS and greeted, on either listener. */
-export async function connectSecure(relay: TestRelay, port: 'submission' | 'submissions' = 'submission'): Promise<SmtpDialogue> {
+export async function connectSecure(relay: RelayPorts, port: 'submission' | 'submissions' = 'submission'): Promise<SmtpDialogue> {
   if (port === 'submissions') {
     const smtp = await SmtpDialogue.connect(relay.submissionsPort, { implicitTls: true });
     await smtp.read();
@@ -153,7 +181,7 @@ export async function connectSecure(relay: TestRelay, port: 'submission' | 'subm
 }
 
 /** Inside TLS, after EHLO and a successful AUTH PLAIN. */
-export async function connectAuthenticated(relay: TestRelay, login: string, password: string, port: 'submission' | 'submissions' = 'submission'): Promise<SmtpDialogue> {
+export async function connectAuthenticated(relay: RelayPorts, login: string, password: string, port: 'submission' | 'submissions' = 'submission'): Promise<SmtpDialogue> {
   const smtp = await connectSecure(relay, port);
   await smtp.command('EHLO client.test');
   const auth = await smtp.command(`AUTH PLAIN ${plainToken(login, password)}`);

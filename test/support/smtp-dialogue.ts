@@ -94,6 +94,19 @@ export class SmtpDialogue {
     this.socket.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
   }
 
+  /** Sends bytes and waits while the socket's send buffer is full: for streaming more than fits in memory. */
+  async writePaced(data: Buffer): Promise<void> {
+    if (this.socket.write(data) || this.ended) return;
+    const socket = this.socket;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      socket.on('drain', done).on('close', done);
+    });
+  }
+
   /** Sends one command line and returns its reply. */
   async command(line: string, timeoutMs?: number): Promise<SmtpReply> {
     this.write(`${line}\r\n`);

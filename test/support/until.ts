@@ -8,3 +8,10 @@ export async function until(condition: () => boolean, what: string): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Waits out the last seconds of a UTC minute, so that what a test does next falls in one per-minute window. */
+export async function clearOfMinuteEnd(): Promise<void> {
+  const now = new Date();
+  const second = now.getUTCSeconds() + now.getUTCMilliseconds() / 1000;
+  if (second > 45) await new Promise((resolve) => setTimeout(resolve, (60.5 - second) * 1000));
+}
