@@ -14,7 +14,9 @@
  * Keys are compared in constant time, and an unknown user costs the same scrypt
  * computation as a known one (`verifyAgainstDummy`), so timing does not tell
  * whether a login exists. It does tell a legacy hash from ours (each scheme
- * costs what it costs) until its user has logged in once.
+ * costs what it costs) until its user has logged in once: the relay hides
+ * that, and every other difference, by answering no refusal sooner than one
+ * floor (AUTH_FAILURE_FLOOR_MS, relay/client-authentication.ts).
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { verifyLegacyPassword } from './legacy-password-hash.ts';

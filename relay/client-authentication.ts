@@ -16,6 +16,15 @@ export interface ClientAuthenticationOptions {
   readonly log: RelayLog;
   /** Failed AUTHs one session may make before it is closed. */
   readonly maxFailuresPerSession: number;
+  /**
+   * The least time from the credentials' arrival to a 535. A decision costs
+   * what the user's hash costs (none for an unknown user but the dummy scrypt,
+   * another scheme for a user imported from Dovecot), and the store answers a
+   * miss and a hit in different times: answering no refusal sooner than this
+   * hides all of it, as long as a decision fits under it. A success is not
+   * held back: its 235 says what its timing would.
+   */
+  readonly failureFloorMs: number;
   /** Whom a suspended user is told to ask (SUSPENSION_CONTACT). */
   readonly suspensionContact: string;
 }
@@ -57,11 +66,21 @@ export class ClientAuthentication {
       throw new SmtpError(454, '4.7.0', 'Too many authentication failures for this login, try again later', undefined, 'auth-login-penalty');
     }
 
+    const started = performance.now();
     const fields = { session: attempt.sessionId, client: attempt.clientAddress, login, method: auth.method };
     const fail = async (reason: string) => {
+      const decidedMs = performance.now() - started;
+      const floorMs = this.options.failureFloorMs;
       const delayMs = penalty.recordFailure(attempt.clientAddress, login);
       log.info({ event: 'auth-failed', ...fields, reason, delayMs }, `auth failed: ${login} from [${attempt.clientAddress}]: ${reason}, next reply delayed ${delayMs} ms`);
-      await sleep(delayMs);
+      // A floor set to 0 was turned off on purpose; one that is too low must not fail silently.
+      if (floorMs > 0 && decidedMs > floorMs) {
+        log.warn(
+          { event: 'auth-floor-exceeded', session: attempt.sessionId, decidedMs: Math.round(decidedMs), floorMs },
+          `a refused AUTH took ${Math.round(decidedMs)} ms to decide, over AUTH_FAILURE_FLOOR_MS (${floorMs}): its timing may tell users apart; raise the floor`,
+        );
+      }
+      await sleep(Math.max(0, floorMs - decidedMs) + delayMs);
       return { message: INVALID_CREDENTIALS, responseCode: 535 };
     };
 

@@ -39,6 +39,8 @@ export interface RelaySettings {
   readonly maxConnectionsPerClient: number;
   readonly maxSessionMs: number;
   readonly maxAuthFailuresPerSession: number;
+  /** The least time before a refused AUTH is answered (ClientAuthentication). */
+  readonly authFailureFloorMs: number;
   readonly authPenalty: AuthPenaltyLimits;
   /** Sending limits for users whose settings name none. */
   readonly defaultLimits: SendingLimits;
@@ -96,6 +98,7 @@ export async function startRelay(settings: RelaySettings, deps: RelayDeps): Prom
       penalty: new AuthPenalty(settings.authPenalty),
       log: deps.log,
       maxFailuresPerSession: settings.maxAuthFailuresPerSession,
+      failureFloorMs: settings.authFailureFloorMs,
       suspensionContact: settings.suspensionContact,
     }),
     standings: new SessionStandings({

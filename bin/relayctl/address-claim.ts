@@ -1,4 +1,5 @@
 import type { SenderRecord, UserStore } from '../../lambda/user-store.ts';
+import { announceChange } from './change-announcement.ts';
 
 /** Why an address is taken already: it is a login, or it is granted (or aliased) to someone. */
 export type AddressClaim =
@@ -30,4 +31,20 @@ export function describeClaim(address: string, claim: AddressClaim): string {
     case 'alias':
       return `${address} is an alias of ${claim.aliasOf}`;
   }
+}
+
+/**
+ * When `address` becomes owned explicitly (granted to `newOwner`, or made its
+ * login), the user holding its domain loses it (sender-owner.ts): tells the
+ * running relays so, through the change feed, and returns what to tell the
+ * operator. Nothing when the domain is not granted, or to `newOwner` itself.
+ */
+export async function takeFromDomainHolder(store: UserStore, address: string, newOwner: string): Promise<string | undefined> {
+  // Loaded on use: the resolver brings the AWS SDK with it.
+  const { followGrant } = await import('../../lambda/sender-owner.ts');
+  const domain = `@${address.slice(address.lastIndexOf('@') + 1)}`;
+  const holder = (await followGrant(store, domain))?.owner;
+  if (holder === undefined || holder === newOwner) return undefined;
+  await announceChange(store, holder, 'senders');
+  return `${domain} is granted to ${holder}, but from now on only ${newOwner} may send as ${address}`;
 }

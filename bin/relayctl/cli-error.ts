@@ -6,6 +6,8 @@ export const ExitCode = {
   ok: 0,
   /** Bad usage or invalid input (an address, a CIDR, a tag, an empty password, an unreadable file). */
   invalidInput: 1,
+  /** `who`: nobody may send as the address (a miss, as postmap -q and grep answer it). */
+  nobody: 1,
   /** The user or grant named does not exist. */
   notFound: 2,
   /** It exists already, or someone else owns it (a duplicate user, an address another user owns). */

@@ -22,6 +22,7 @@ import { messageCommand, reputationCommand } from './reputation-commands.ts';
 import { initCommand } from './init-command.ts';
 import { senderCommand } from './sender-commands.ts';
 import { userCommand } from './user-commands.ts';
+import { whoCommand } from './who-command.ts';
 
 const EXIT_CODES_HELP = `
 Where the store is:
@@ -35,7 +36,8 @@ Where the store is:
 Exit codes:
   0   done
   1   bad usage or invalid input (address, network, tag, weak password, file, a setting);
-      a change that needs confirming, without --yes where there is no terminal to ask on
+      a change that needs confirming, without --yes where there is no terminal to ask on;
+      for who: nobody may send as the address
   2   not found (no such user, or the address was never granted to that user)
   3   conflict (exists already, or another user owns the address); for imports: some entries conflicted
   4   the store or SES could not be reached or used (no local store, endpoint down, table
@@ -59,7 +61,7 @@ function relayctlProgram(): Command {
     .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint for --table (a local stand-in, a VPC endpoint)')
     .option('--reputation-table <name>', 'DynamoDB reputation table in AWS, with --table (default: $RELAY_REPUTATION_TABLE)')
     .addHelpText('after', EXIT_CODES_HELP);
-  for (const group of [initCommand(), userCommand(), senderCommand(), authCommand(), configCommand(), reputationCommand(), messageCommand(), importCommand(), doctorCommand()]) program.addCommand(group);
+  for (const group of [initCommand(), userCommand(), senderCommand(), whoCommand(), authCommand(), configCommand(), reputationCommand(), messageCommand(), importCommand(), doctorCommand()]) program.addCommand(group);
   // addCommand() takes a command as it was built; give every level the program's behaviour.
   const configure = (command: Command) => {
     command

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { UserStore } from '../../lambda/user-store.ts';
 import { grantArgument, loginArgument } from './address-argument.ts';
-import { describeClaim, existingClaim, type AddressClaim } from './address-claim.ts';
+import { describeClaim, existingClaim, takeFromDomainHolder, type AddressClaim } from './address-claim.ts';
 import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
@@ -23,7 +23,7 @@ export function senderCommand(): Command {
       const login = loginArgument(userText);
       const grant = grantArgument(grantText);
       if (grant === login) throw new CliError(ExitCode.conflict, `${login} is the user's own login: it sends as it without a grant`);
-      const domainClaim = await context.withStore(async (store) => {
+      const note = await context.withStore(async (store) => {
         await requireUser(store, login);
         const claim = await existingClaim(store, grant);
         if (claim?.by === 'grant' && claim.owner === login) throw new CliError(ExitCode.conflict, `${grant} is granted to ${login} already`);
@@ -33,13 +33,12 @@ export function senderCommand(): Command {
           ExitCode.conflict,
           `${grant} was granted to someone else meanwhile`,
         );
-        // A domain grant to someone else still covers the address: allowed (a team address
-        // inside a domain a system account sends for), but worth saying.
-        const domain = grant.startsWith('@') ? undefined : `@${grant.slice(grant.lastIndexOf('@') + 1)}`;
-        const covering = domain === undefined ? undefined : await existingClaim(store, domain);
-        return covering && !(covering.by === 'grant' && covering.owner === login) ? describeClaim(domain!, covering) : undefined;
+        if (grant.startsWith('@')) return `addresses of ${grant.slice(1)} that are logins, or granted or aliased to others, stay theirs (relayctl who <address> tells)`;
+        // Allowed (a team address inside a domain a system account sends for), but the
+        // domain's holder loses the address, which is worth saying.
+        return takeFromDomainHolder(store, grant, login);
       });
-      if (domainClaim) process.stderr.write(`note: ${domainClaim}, who may send as ${grant} too\n`);
+      if (note) process.stderr.write(`note: ${note}\n`);
       context.print({ user: login, grant, kind: grant.startsWith('@') ? 'domain' : 'address' }, () => [`granted ${grant} to ${login}`]);
     });
 

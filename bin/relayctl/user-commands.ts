@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { RestrictionHistoryEntry, UserRecord, UserRestriction, UserSettings } from '../../lambda/user-store.ts';
 import { loginArgument } from './address-argument.ts';
-import { describeClaim, existingClaim } from './address-claim.ts';
+import { describeClaim, existingClaim, takeFromDomainHolder } from './address-claim.ts';
 import { announceChange } from './change-announcement.ts';
 import { CliError, ExitCode } from './cli-error.ts';
 import { contextOf } from './command-context.ts';
@@ -69,7 +69,10 @@ export function userCommand(): Command {
         const claim = await existingClaim(store, login);
         if (claim?.by === 'login') throw new CliError(ExitCode.conflict, `user ${login} exists already`);
         if (claim) throw new CliError(ExitCode.conflict, `${describeClaim(login, claim)} as a sender; revoke that first`);
-        return refusedAs(store.createUser(login, passwordHash), ExitCode.conflict, `user ${login} exists already`);
+        const user = await refusedAs(store.createUser(login, passwordHash), ExitCode.conflict, `user ${login} exists already`);
+        const note = await takeFromDomainHolder(store, login, login);
+        if (note) process.stderr.write(`note: ${note}\n`);
+        return user;
       });
       context.print({ ...summaryOf(created), ...(generated ? { password } : {}) }, () => [
         `added user ${login}`,

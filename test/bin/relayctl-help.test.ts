@@ -8,7 +8,7 @@ const COMMANDS = [
   ['init'],
   ['user', 'add'], ['user', 'passwd'], ['user', 'disable'], ['user', 'enable'], ['user', 'rm'], ['user', 'list'], ['user', 'show'], ['user', 'set'], ['user', 'suspend'], ['user', 'reinstate'],
   ['sender', 'grant'], ['sender', 'revoke'], ['sender', 'list'],
-  ['auth', 'test'], ['config'],
+  ['auth', 'test'], ['config'], ['who'],
   ['import', 'dovecot'], ['import', 'ispmail'],
   ['reputation'], ['message', 'show'],
   ['doctor'],

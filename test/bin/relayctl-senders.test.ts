@@ -80,11 +80,21 @@ describe('relayctl sender', { concurrency: true }, () => {
       assert.deepEqual((await store.sendersOf('john@example.org')).map((record) => record.grant), [], 'nothing was granted to john');
       await store.putSender({ grant: '@example.net', owner: 'jane@example.org', createdAt: new Date().toISOString() });
     });
-    // An address inside a domain granted to someone else is allowed, with a note.
+    // An address inside a domain granted to someone else is allowed, and taken from the domain's holder.
     const inDomain = await grant('john@example.org', 'team@example.net');
     assert.equal(inDomain.code, 0, inDomain.stderr);
     assert.equal(inDomain.stdout, 'granted team@example.net to john@example.org\n');
-    assert.equal(inDomain.stderr, 'note: @example.net is granted to jane@example.org, who may send as team@example.net too\n');
+    assert.equal(inDomain.stderr, 'note: @example.net is granted to jane@example.org, but from now on only john@example.org may send as team@example.net\n');
+    // A login made inside the domain takes its address from the holder the same way.
+    const login = await relayctl(['user', 'add', 'cfo@example.net', '--password-stdin'], { dataDir, stdin: 'a long enough fake password\n' });
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stderr, /^note: @example\.net is granted to jane@example\.org, but from now on only cfo@example\.net may send as cfo@example\.net$/m);
+    // Running relays hear that jane lost both, so her open sessions and remembered permits are checked again.
+    const changes = await withLocalStore(dataDir, async (store) => (await store.changesAfter(0)).changes);
+    assert.deepEqual(changes.filter((change) => change.login === 'jane@example.org').map((change) => change.kind), ['senders', 'senders']);
+    const domain = await grant('john@example.org', '@example.com');
+    assert.equal(domain.code, 0, domain.stderr);
+    assert.equal(domain.stderr, 'note: addresses of example.com that are logins, or granted or aliased to others, stay theirs (relayctl who <address> tells)\n');
   });
 
   test('revoke and list refuse what does not lead to the user', async (t) => {

@@ -162,6 +162,28 @@ describe('policy handler over DynamoDB (dynalite)', () => {
     assert.equal(await mayUse('john@example.org', 'jöhn@example.org'), 'reject');
   });
 
+  test('an address owned explicitly belongs to its owner only, whoever holds its domain', async () => {
+    await store.createUser('bob@corp.example', await hashPassword(PASSWORD));
+    await store.createUser('ceo@corp.example', await hashPassword(PASSWORD));
+    await store.putSender({ grant: '@corp.example', owner: 'bob@corp.example', createdAt: now });
+    await store.putSender({ grant: 'press@corp.example', owner: 'mary@example.org', createdAt: now });
+    await store.putSender({ grant: 'info@corp.example', aliasOf: 'press@corp.example', createdAt: now });
+    await store.putSender({ grant: 'loop1@corp.example', aliasOf: 'loop2@corp.example', createdAt: now });
+    await store.putSender({ grant: 'loop2@corp.example', aliasOf: 'loop1@corp.example', createdAt: now });
+    const decision = (login: string, sender: string) => decide({ action: 'authorizeSender', login, sender });
+
+    assert.deepEqual(await decision('bob@corp.example', 'anyone@corp.example'), { verdict: 'permit', via: 'domain' });
+    assert.equal(await mayUse('bob@corp.example', 'press@corp.example'), 'reject', 'granted to mary');
+    assert.equal(await mayUse('bob@corp.example', 'info@corp.example'), 'reject', 'an alias leading to mary');
+    assert.equal(await mayUse('bob@corp.example', 'CEO@corp.example'), 'reject', "ceo's own login");
+    assert.equal(await mayUse('bob@corp.example', 'loop1@corp.example'), 'reject', 'a broken alias chain falls to nobody, not to the domain');
+    assert.deepEqual(await decision('mary@example.org', 'press@corp.example'), { verdict: 'permit', via: 'address' });
+    assert.deepEqual(await decision('mary@example.org', 'info@corp.example'), { verdict: 'permit', via: 'alias' });
+    assert.deepEqual(await decision('ceo@corp.example', 'ceo@corp.example'), { verdict: 'permit', via: 'login' });
+    await store.updateUser('ceo@corp.example', { disabled: true });
+    assert.equal(await mayUse('bob@corp.example', 'ceo@corp.example'), 'reject', 'a disabled login still belongs to its user');
+  });
+
   test('a grant of an address can exist once only', async () => {
     await assert.rejects(store.putSender({ grant: 'sales@example.org', owner: 'mary@example.org', createdAt: now }), /already granted/);
   });

@@ -19,6 +19,10 @@ describe('envelope (SMTP.md "Envelope")', () => {
     // A loop owns nothing.
     await relay.stack.store.putSender({ grant: 'loop1@example.org', aliasOf: 'loop2@example.org', createdAt });
     await relay.stack.store.putSender({ grant: 'loop2@example.org', aliasOf: 'loop1@example.org', createdAt });
+    // Grant precedence: john holds @corp.example, but ceo@ is granted to mary and cfo@ is a login.
+    await relay.stack.store.putSender({ grant: '@corp.example', owner: USER, createdAt });
+    await relay.stack.store.putSender({ grant: 'ceo@corp.example', owner: OTHER, createdAt });
+    await relay.addUser('cfo@corp.example', 'a third good password');
   });
   after(() => relay.close());
 
@@ -46,6 +50,7 @@ describe('envelope (SMTP.md "Envelope")', () => {
     ['info@example.org', 'an alias of an alias'],
     ['anything@john.example', 'an address of a granted domain'],
     ['Anything@JOHN.example', 'a granted domain, in other case'],
+    ['board@corp.example', 'an address of a granted domain that nobody owns explicitly'],
   ] as const) {
     test(`MAIL FROM ${why} is 250`, async () => {
       const smtp = await session();
@@ -69,6 +74,8 @@ describe('envelope (SMTP.md "Envelope")', () => {
     ['john@sub.john.example', 'a subdomain of a granted domain'],
     ['john@example.org.evil', 'the login with a suffix'],
     ['loop1@example.org', 'an alias loop'],
+    ['ceo@corp.example', 'an address of a granted domain that is granted to another user'],
+    ['CFO@corp.example', "another user's login inside a granted domain"],
   ] as const) {
     test(`MAIL FROM ${why} is 553 5.7.1 not owned`, async () => {
       const smtp = await session();
@@ -77,6 +84,15 @@ describe('envelope (SMTP.md "Envelope")', () => {
       smtp.close();
     });
   }
+
+  test('an address granted explicitly is its owner\'s, not the domain holder\'s', async () => {
+    const mary = await connectAuthenticated(relay, OTHER, 'another good password');
+    assert.equal((await mary.command('MAIL FROM:<ceo@corp.example>')).text, '250 2.1.0 Accepted');
+    mary.close();
+    const john = await session();
+    assert.equal((await john.command('MAIL FROM:<ceo@corp.example>')).text, `553 5.7.1 <ceo@corp.example>: Sender address rejected: not owned by user ${USER}`);
+    john.close();
+  });
 
   test('the exact Postfix wording of the refusal', async () => {
     const smtp = await session();

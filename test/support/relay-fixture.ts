@@ -78,6 +78,7 @@ export async function startTestRelay(
       // unrelated tests wait for each other's failures. The abuse-limit tests
       // set them back.
       AUTH_PENALTY_BASE_MS: '0',
+      AUTH_FAILURE_FLOOR_MS: '0',
       AUTH_REFUSE_ADDRESS_AFTER: '100000',
       AUTH_REFUSE_LOGIN_AFTER: '100000',
       MAX_CONNECTIONS_PER_CLIENT: '100000',
