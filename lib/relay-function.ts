@@ -5,6 +5,29 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
+/**
+ * What every function of the relay shares: Node 22 on ARM64 (as the relay
+ * container, with which they share code), JSON logs at INFO, and a bundle made
+ * by the local esbuild (synth never needs Docker) that carries the AWS SDK the
+ * tests ran against rather than whatever the runtime ships.
+ */
+export const RELAY_FUNCTION_DEFAULTS = {
+  runtime: lambda.Runtime.NODEJS_22_X,
+  architecture: lambda.Architecture.ARM_64,
+  loggingFormat: lambda.LoggingFormat.JSON,
+  applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+  systemLogLevelV2: lambda.SystemLogLevel.WARN,
+  bundling: {
+    forceDockerBundling: false,
+    target: 'node22',
+    format: nodejs.OutputFormat.CJS,
+    minify: true,
+    sourceMap: true,
+    sourcesContent: false,
+    bundleAwsSDK: true,
+  },
+} as const satisfies Partial<nodejs.NodejsFunctionProps>;
+
 export interface RelayFunctionProps {
   /** The handler's entry file (export `handler`). */
   readonly entry: string;
@@ -53,27 +76,14 @@ export class RelayFunction extends Construct {
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: props.entry,
       handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      ...RELAY_FUNCTION_DEFAULTS,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout,
       reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
-      systemLogLevelV2: lambda.SystemLogLevel.WARN,
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       description: props.description,
-      bundling: {
-        forceDockerBundling: false,
-        target: 'node22',
-        format: nodejs.OutputFormat.CJS,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        bundleAwsSDK: true,
-      },
     });
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',

@@ -14,7 +14,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EVENTBRIDGE_DETAIL_TYPES, REPUTATION_EVENT_TYPES } from '../lambda/ses-event.ts';
 import { PROJECT_ROOT } from './project-root.ts';
-import { RELAY_FUNCTION_DEFAULTS } from './relay-function-defaults.ts';
+import { RELAY_FUNCTION_DEFAULTS } from './relay-function.ts';
 
 /** SES event types the reputation destination publishes (CloudFormation's names). */
 export const REPUTATION_SES_EVENTS = [
