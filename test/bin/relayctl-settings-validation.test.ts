@@ -88,7 +88,7 @@ describe('user set changes', () => {
       [{ configurationSet: 'has space' }, /invalid configuration set/],
       [{ configurationSet: 'c'.repeat(65) }, /invalid configuration set/],
       [{ configurationSet: '' }, /invalid configuration set/],
-      [{ messagesPerMinute: '0' }, /invalid --messages-per-minute "0"/],
+      [{ messagesPerMinute: '01' }, /invalid --messages-per-minute "01"/],
       [{ messagesPerMinute: '-3' }, /invalid --messages-per-minute/],
       [{ recipientsPerDay: '1.5' }, /invalid --recipients-per-day/],
       [{ recipientsPerDay: '1e3' }, /invalid --recipients-per-day/],
@@ -96,6 +96,7 @@ describe('user set changes', () => {
       [{ allowNetwork: ['10.1.2.3/8'] }, /host bits are set/],
     ];
     for (const [options, pattern] of cases) assert.match(refusal(() => changedSettings({}, options)), pattern, JSON.stringify(options));
+    assert.equal(changedSettings({}, { messagesPerMinute: '0' }).limits?.messagesPerMinute, 0, '0 is no limit for this user');
     assert.equal(changedSettings({}, { tag: [`${'n'.repeat(256)}=${'v'.repeat(256)}`] }).messageTags?.['n'.repeat(256)], 'v'.repeat(256), 'exactly 256 is allowed');
   });
 });
