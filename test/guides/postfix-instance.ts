@@ -80,9 +80,11 @@ export class PostfixInstance {
     // Postfix's daemons run as the postfix user and must reach the queue.
     await mkdir(instance.configDir, { recursive: true });
     await mkdir(path.join(root, 'spool'));
-    await chmod(root, 0o755);
+    // Explicit modes: the test process's umask is 077 once it runs a local stack.
+    for (const folder of [root, instance.configDir, path.join(root, 'spool')]) await chmod(folder, 0o755);
     await writeFile(path.join(instance.configDir, 'main.cf'), scaffoldMainCf(root));
     await writeFile(path.join(instance.configDir, 'master.cf'), MASTER_CF);
+    for (const file of ['main.cf', 'master.cf']) await chmod(path.join(instance.configDir, file), 0o644);
     return instance;
   }
 
@@ -105,12 +107,14 @@ export class PostfixInstance {
 
   /** Runs a shell snippet as an administrator of this instance would: MAIL_CONFIG points every Postfix command here. */
   shell(script: string): Promise<ClientRun> {
-    return runClient('bash', ['-e', '-c', script], { cwd: this.root, env: { MAIL_CONFIG: this.configDir } });
+    return runClient('bash', ['-e', '-c', `umask 022\n${script}`], { cwd: this.root, env: { MAIL_CONFIG: this.configDir } });
   }
 
   async start(): Promise<void> {
     const env = { ...process.env, PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin` };
-    const master = spawn('postfix', ['-c', this.configDir, 'start-fg'], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The test process runs the local stack, which makes its own files owner-only (umask 077); Postfix's
+    // queue directories must stay reachable by its unprivileged daemons, as on a machine of its own.
+    const master = spawn('sh', ['-c', 'umask 022 && exec postfix -c "$0" start-fg', this.configDir], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.master = master;
     master.stdout.on('data', (chunk: Buffer) => (this.masterOutput += chunk.toString()));
     master.stderr.on('data', (chunk: Buffer) => (this.masterOutput += chunk.toString()));
