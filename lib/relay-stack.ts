@@ -165,6 +165,8 @@ export class RelayStack extends Stack {
       logRetention: config.logRetentionDays as logs.RetentionDays,
       logRemovalPolicy: config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
+    this.relay.monitoring.watchDeadLetterQueue('reputation', this.reputation.deadLetterQueue);
+    this.relay.monitoring.watchFunction('reputation', this.reputation.function, ReputationGuard.TIMEOUT);
     stackOutput(this, 'AlarmTopicArn', 'SNS topic the alarms notify', this.alarmTopic.topicArn);
   }
 }

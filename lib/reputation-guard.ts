@@ -64,7 +64,7 @@ export interface ReputationGuardProps {
    */
   readonly metricsNamespace?: string;
   /**
-   * Where the DLQ, error and reputation-step alarms go.
+   * Where the reputation-step alarm goes.
    * @default - alarms without actions
    */
   readonly alarmTopic?: sns.ITopic;
@@ -103,7 +103,9 @@ export class ReputationGuard extends Construct {
   readonly role: iam.Role;
   readonly deadLetterQueue: sqs.Queue;
   readonly rule: events.Rule;
-  readonly alarms: readonly cloudwatch.Alarm[];
+  readonly stepsAlarm: cloudwatch.Alarm;
+  /** The function's timeout; EventBridge retries and the DLQ take over past it. */
+  static readonly TIMEOUT = Duration.seconds(30);
 
   constructor(scope: Construct, id: string, props: ReputationGuardProps) {
     super(scope, id);
@@ -174,7 +176,7 @@ export class ReputationGuard extends Construct {
       handler: 'handler',
       ...RELAY_FUNCTION_DEFAULTS,
       memorySize: 256,
-      timeout: Duration.seconds(30),
+      timeout: ReputationGuard.TIMEOUT,
       role: this.role,
       logGroup,
       deadLetterQueueEnabled: true,
@@ -213,35 +215,13 @@ export class ReputationGuard extends Construct {
       ],
     });
 
-    const alarms: cloudwatch.Alarm[] = [];
-    const alarm = (alarmId: string, alarmProps: cloudwatch.AlarmProps) => {
-      const created = new cloudwatch.Alarm(this, alarmId, alarmProps);
-      if (props.alarmTopic) {
-        created.addAlarmAction(new actions.SnsAction(props.alarmTopic));
-        created.addOkAction(new actions.SnsAction(props.alarmTopic));
-      }
-      alarms.push(created);
-    };
-    const common = {
+    // The dead-letter queue and the function's own failures are watched by the
+    // relay's monitoring (watchDeadLetterQueue, watchFunction) like every function's.
+    this.stepsAlarm = new cloudwatch.Alarm(this, 'StepsAlarm', {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       threshold: 1,
-    };
-    alarm('DeadLettersAlarm', {
-      ...common,
-      alarmName: `${prefix}-reputation-dead-letters`,
-      alarmDescription: 'SES events the reputation function could not handle wait in its dead-letter queue: users may be judged on incomplete counts.',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
-    });
-    alarm('ErrorsAlarm', {
-      ...common,
-      alarmName: `${prefix}-reputation-errors`,
-      alarmDescription: 'The reputation function failed (store trouble, bug); EventBridge and Lambda retry, then the DLQ keeps the event.',
-      metric: this.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-    });
-    alarm('StepsAlarm', {
-      ...common,
       alarmName: `${prefix}-reputation-steps`,
       alarmDescription: 'A relay user was warned, throttled or suspended for their bounce or complaint rate: relayctl reputation shows who and why.',
       metric: new cloudwatch.Metric({
@@ -252,6 +232,9 @@ export class ReputationGuard extends Construct {
         period: Duration.minutes(5),
       }),
     });
-    this.alarms = alarms;
+    if (props.alarmTopic) {
+      this.stepsAlarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      this.stepsAlarm.addOkAction(new actions.SnsAction(props.alarmTopic));
+    }
   }
 }

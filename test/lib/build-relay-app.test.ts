@@ -79,6 +79,7 @@ describe('stack outputs: fixed names, and every one docs/deploying.md reads exis
       'CountersTableName',
       'ExampleComMailFromMxRecord',
       'ExampleComMailFromSpfRecord',
+      'ReputationTableName',
       'UsersTableName',
       'ExampleComDkimRecord1',
       'ExampleComDkimRecord2',

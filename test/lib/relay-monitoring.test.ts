@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { buildApp, resourceById, synthRelay } from './support/relay-app.ts';
 
-// prod as cdk.json has it, plus a dead-letter queue handed to the monitoring
-// construct the way the reputation function's stack part does.
+// prod as cdk.json has it: the reputation guard's dead-letter queue and function are handed to the monitoring.
 const prodApp = buildApp({ stage: 'prod' });
-const deadLetters = new sqs.Queue(prodApp.relay.service, 'ReputationDeadLetters', { enforceSSL: true });
-prodApp.relay.service.relay.monitoring.watchDeadLetterQueue('reputation', deadLetters);
 const prodAssembly = prodApp.app.synth();
 const prod = { service: Template.fromJSON(prodAssembly.getStackByName(prodApp.relay.service.stackName).template as Record<string, unknown>) };
 const dev = synthRelay({ stage: 'dev' });
@@ -43,6 +39,10 @@ describe('alarms', () => {
       'SubmissionRelay-prod-policy-throttles',
       'SubmissionRelay-prod-policy-unavailable',
       'SubmissionRelay-prod-reputation-dead-letters',
+      'SubmissionRelay-prod-reputation-duration-near-timeout',
+      'SubmissionRelay-prod-reputation-errors',
+      'SubmissionRelay-prod-reputation-steps',
+      'SubmissionRelay-prod-reputation-throttles',
       'SubmissionRelay-prod-running-tasks-below-minimum',
       'SubmissionRelay-prod-ses-bounce-rate',
       'SubmissionRelay-prod-ses-complaint-rate',
@@ -137,7 +137,7 @@ describe('alarms', () => {
     assert.equal(alarm('ses-quota-probe-throttles').MetricName, 'Throttles');
   });
 
-  test('a dead-letter queue handed to the monitoring alarms on its first message', () => {
+  test("the reputation function's dead-letter queue alarms on its first message", () => {
     assert.deepEqual(pick(alarm('reputation-dead-letters'), ['Namespace', 'MetricName', 'Statistic', 'Threshold', 'ComparisonOperator']), {
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -334,7 +334,7 @@ describe('log retention per stage', () => {
       [dev, 7],
     ] as const) {
       const groups = Object.values(synth.service.findResources('AWS::Logs::LogGroup'));
-      assert.equal(groups.length, 4, 'relay, policy function, SES quota probe, rejected flows');
+      assert.equal(groups.length, 5, 'relay, policy function, SES quota probe, reputation function, rejected flows');
       for (const group of groups) assert.equal(group.Properties.RetentionInDays, days);
     }
   });
