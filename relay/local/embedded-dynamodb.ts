@@ -64,6 +64,8 @@ export interface DynamoEndpointStats {
   readonly faults: Readonly<Record<string, number>>;
   /** `requests` by operation (`GetItem`, `UpdateItem`, ...). */
   readonly operations: Readonly<Record<string, number>>;
+  /** Item operations by table, then operation: one table's traffic apart from the others' (the counters' writes, say). */
+  readonly operationsByTable: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 export interface EmbeddedDynamoDb {
@@ -163,7 +165,13 @@ export async function startEmbeddedDynamoDb(
   const stats = { requests: 0, faulted: 0 };
   const faultCounts: Record<string, number> = {};
   const operations: Record<string, number> = {};
-  const snapshot = (): DynamoEndpointStats => ({ ...stats, faults: { ...faultCounts }, operations: { ...operations } });
+  const operationsByTable: Record<string, Record<string, number>> = {};
+  const snapshot = (): DynamoEndpointStats => ({
+    ...stats,
+    faults: { ...faultCounts },
+    operations: { ...operations },
+    operationsByTable: Object.fromEntries(Object.entries(operationsByTable).map(([table, counts]) => [table, { ...counts }])),
+  });
   // Aborted by close(): answers nothing more and wakes held and delayed requests.
   const closing = new AbortController();
 
@@ -183,14 +191,19 @@ export async function startEmbeddedDynamoDb(
     }
     stats.requests += 1;
     operations[operation] = (operations[operation] ?? 0) + 1;
-    if (faults.current() === undefined || !ITEM_OPERATIONS.has(operation)) {
+    if (!ITEM_OPERATIONS.has(operation)) {
       serve(req, res);
       return;
     }
-    // The table name is in the body: read it whole, then decide, then hand dynalite a replay.
+    // The table name is in the body: read it whole, count and decide, then hand dynalite a replay.
     void readBody(req).then(
       async (body) => {
-        const fault = takeMatchingFault(faults, operation, tablesOf(body));
+        const tables = tablesOf(body);
+        for (const table of tables) {
+          const counts = (operationsByTable[table] ??= {});
+          counts[operation] = (counts[operation] ?? 0) + 1;
+        }
+        const fault = faults.current() === undefined ? undefined : takeMatchingFault(faults, operation, tables);
         const replay = replayOf(req, body);
         if (fault === undefined) {
           serve(replay, res);

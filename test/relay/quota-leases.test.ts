@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RunningRelay } from '../../relay/relay-server.ts';
+import { LOCAL_COUNTERS_TABLE } from '../../relay/local/embedded-dynamodb.ts';
 import { connectAuthenticated, startTestRelay, startTwinRelay, type TestRelay } from '../support/relay-fixture.ts';
 import { clearOfMinuteEnd } from '../support/until.ts';
 
 const USER = 'john@example.org';
 const PASSWORD = 'correct horse battery staple';
 
-const quotaWrites = (relay: TestRelay) => relay.stack.dynamo!.stats().operations.UpdateItem ?? 0;
+const quotaWrites = (relay: TestRelay) => relay.stack.dynamo!.stats().operationsByTable[LOCAL_COUNTERS_TABLE]?.UpdateItem ?? 0;
 
 describe('quota leases: per-user limits shared by all tasks, at most 0.1 counter writes a message', () => {
   let relay: TestRelay;

@@ -169,7 +169,7 @@ describe('revocation on every relay task, open sessions included', { timeout: 90
     const user = 'rotated@example.org';
     await addUser(user);
     const sessions = await warmSessions(t, user);
-    const changed = await ctl(['user', 'passwd', user, '--password-stdin'], 'a brand new passphrase\n');
+    const changed = await ctl(['user', 'passwd', user, '--password-stdin', '--yes'], 'a brand new passphrase\n');
     assert.equal(changed.code, 0, changed.stderr);
     const since = Date.now();
     for (const smtp of sessions) assert.equal((await mailUntilRefused(smtp, user, since)).reply.code, 421);
