@@ -17,9 +17,8 @@
  * RFC 6532 UTF-8 is allowed in display names, comments and quoted strings.
  */
 export function parseMailboxList(value: string): string[] | undefined {
-  const reader = new MailboxListReader(value);
   try {
-    return reader.list();
+    return new MailboxListReader(value).list();
   } catch (error) {
     if (error instanceof NotAMailboxList) return undefined;
     throw error;

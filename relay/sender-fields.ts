@@ -74,6 +74,9 @@ const ADDRESS_LIKE = /[^\s<>()[\]",;:\\]+/gu;
 /** The same with quotes and quoted pairs inside: `"ceo"@corp.example` and `"c\eo"@corp.example` read as ceo@corp.example. */
 const QUOTED_ADDRESS_LIKE = /[^\s<>()[\],;:]+/gu;
 
+/** A quoted local part with its domain, spaces and all: `"alice "@example.org` reads as one address. */
+const QUOTED_LOCAL_PART_ADDRESS = /"[^"]*"@[^\s<>()[\]",;:\\]+/gu;
+
 /**
  * Every run of text in the field that reads as an address (something on both
  * sides of an `@`), as written and once decoded and folded; undefined when an
@@ -87,7 +90,9 @@ function addressesMentioned(value: string): string[] | undefined {
   for (const text of [value, decoded.normalize('NFKC')]) {
     const runs = [...text.matchAll(ADDRESS_LIKE)].map(([run]) => run);
     const unquoted = [...text.matchAll(QUOTED_ADDRESS_LIKE)].map(([run]) => run.replace(/["\\]/g, ''));
-    for (const run of [...runs, ...unquoted]) {
+    // Inside a quoted display name, `\"` is a quote a reader shows: `"\"alice \"@example.org"`.
+    const quotedLocalParts = [...text.replace(/\\(.)/gu, '$1').matchAll(QUOTED_LOCAL_PART_ADDRESS)].map(([run]) => run);
+    for (const run of [...runs, ...unquoted, ...quotedLocalParts]) {
       const at = run.indexOf('@');
       if (at > 0 && at < run.length - 1) found.add(run);
     }

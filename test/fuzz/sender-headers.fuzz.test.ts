@@ -236,7 +236,7 @@ describe('differential oracle: what SES receives, read by mailparser and postal-
       const reply = await smtp.read(10_000);
       const id = queuedId(reply.text);
       if (!id) {
-        assert.match(reply.text, /^5\d\d 5\.\d\.\d /, 'a refusal is permanent, with its enhanced code');
+        assert.match(reply.text, /^5\d\d 5\.\d\.\d /, `a refusal is permanent, with its enhanced code: ${JSON.stringify(reply.text)}`);
         return { accepted: false, reply: reply.text };
       }
       return { accepted: true, raw: await readFile(path.join(relay.stack.outboxDir, `${id}.eml`)) };

@@ -116,6 +116,7 @@ describe('hostile input (issue #9)', () => {
       [`Alice: <${USER}>`, 'a colon in an unquoted display name'],
       [`${USER},`, 'an empty mailbox after a comma'],
       [`${USER}, , sales@example.org`, 'an empty mailbox between commas'],
+      [`${USER} (\u{5090f}\bk<)`, 'a control character in a comment (found by the differential property: once a 451)'],
     ] as const) {
       test(`bypass: ${why} in From is 550 5.6.0`, async () => {
         assert.equal(await send(`From: ${from}\r\nSubject: x\r\n\r\nbody\r\n`), '550 5.6.0 Message rejected: unreadable From header');
@@ -143,6 +144,11 @@ describe('hostile input (issue #9)', () => {
         );
       });
     }
+
+    test('bypass: a quoted display name naming a quoted local part with a space is 553 5.7.1 (found by the differential property)', async () => {
+      const reply = await send(`From: "\\"alice \\"@example.org" <anyone@alice.example>\r\nSubject: x\r\n\r\nbody\r\n`);
+      assert.match(reply, /^553 5\.7\.1 <[^>]*alice[^>]*@example\.org>: From header address rejected: not owned by user /);
+    });
 
     test('owned mailboxes pass in every form: display names, comments, encoded words, the own address repeated', async () => {
       for (const header of [
