@@ -63,19 +63,8 @@ export class RelayTables extends Construct implements IRelayTables {
 
   constructor(scope: Construct, id: string, props: RelayTablesProps = {}) {
     super(scope, id);
-    const retain = props.retain ?? true;
     const pointInTimeRecovery = props.pointInTimeRecovery ?? true;
-    const common = {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      pointInTimeRecoverySpecification: pointInTimeRecovery
-        ? { pointInTimeRecoveryEnabled: true, recoveryPeriodInDays: 35 }
-        : { pointInTimeRecoveryEnabled: false },
-      deletionProtection: retain,
-      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-    } satisfies dynamodb.TableProps;
+    const common = relayTableProps(props);
 
     this.usersTable = new dynamodb.Table(this, 'Users', { ...common, timeToLiveAttribute: RelayTables.COUNTER_TTL_ATTRIBUTE });
     this.usersTable.addGlobalSecondaryIndex({
@@ -140,4 +129,23 @@ export class RelayTables extends Construct implements IRelayTables {
       resourceArns: [this.countersTable.tableArn],
     });
   }
+}
+
+/**
+ * What every table of the relay shares: `pk`/`sk` string keys, on demand,
+ * AWS-managed encryption, PITR (35 days) and, where data is kept, deletion
+ * protection and RETAIN.
+ */
+export function relayTableProps(props: RelayTablesProps): dynamodb.TableProps {
+  const retain = props.retain ?? true;
+  return {
+    partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+    sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    pointInTimeRecoverySpecification:
+      (props.pointInTimeRecovery ?? true) ? { pointInTimeRecoveryEnabled: true, recoveryPeriodInDays: 35 } : { pointInTimeRecoveryEnabled: false },
+    deletionProtection: retain,
+    removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+  };
 }

@@ -1,7 +1,8 @@
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { relayTableProps } from './relay-tables.ts';
 
 export interface ReputationTableProps {
   /**
@@ -33,20 +34,8 @@ export class ReputationTable extends Construct {
 
   constructor(scope: Construct, id: string, props: ReputationTableProps = {}) {
     super(scope, id);
-    const retain = props.retain ?? true;
     const pointInTimeRecovery = props.pointInTimeRecovery ?? true;
-    this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      timeToLiveAttribute: ReputationTable.TTL_ATTRIBUTE,
-      pointInTimeRecoverySpecification: pointInTimeRecovery
-        ? { pointInTimeRecoveryEnabled: true, recoveryPeriodInDays: 35 }
-        : { pointInTimeRecoveryEnabled: false },
-      deletionProtection: retain,
-      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-    });
+    this.table = new dynamodb.Table(this, 'Table', { ...relayTableProps(props), timeToLiveAttribute: ReputationTable.TTL_ATTRIBUTE });
     if (!pointInTimeRecovery) {
       Validations.of(this.table).acknowledge({
         id: 'AwsSolutions-DDB3',
