@@ -1,3 +1,5 @@
+import { domainToASCII, domainToUnicode } from 'node:url';
+
 /**
  * A strict reader of RFC 5322 3.4 `mailbox-list`, the grammar of From,
  * Sender (one mailbox) and their Resent- twins. It returns the addr-spec of
@@ -26,6 +28,17 @@ export function parseMailboxList(value: string): string[] | undefined {
 }
 
 class NotAMailboxList extends Error {}
+
+/**
+ * A non-ASCII domain must read back as written through IDNA: otherwise IDNA
+ * drops or folds characters (a zero-width space, a fullwidth letter) that other
+ * readers keep, and the relay would judge another address than a person sees.
+ */
+function readsAsWritten(domain: string): boolean {
+  if (!NON_ASCII.test(domain)) return true;
+  const ascii = domainToASCII(domain);
+  return ascii !== '' && domainToUnicode(ascii) === domain.normalize('NFC').toLowerCase();
+}
 
 const ATEXT = /[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]/;
 /** Printable, non-ASCII (RFC 6532 UTF8-non-ascii). */
@@ -86,8 +99,10 @@ class MailboxListReader {
       else this.dotAtom();
       if (this.peek() !== '@') throw new NotAMailboxList();
       this.at++;
+      const domainStart = this.at;
       if (this.peek() === '[') this.domainLiteral();
       else this.dotAtom();
+      if (!readsAsWritten(this.text.slice(domainStart, this.at))) throw new NotAMailboxList();
       return this.text.slice(start, this.at);
     } catch (error) {
       if (!(error instanceof NotAMailboxList)) throw error;

@@ -117,6 +117,7 @@ describe('hostile input (issue #9)', () => {
       [`${USER},`, 'an empty mailbox after a comma'],
       [`${USER}, , sales@example.org`, 'an empty mailbox between commas'],
       [`${USER} (\u{5090f}\bk<)`, 'a control character in a comment (found by the differential property: once a 451)'],
+      [`sales@example.org\u200b`, 'a zero-width space that IDNA drops from the domain (found by the differential property)'],
     ] as const) {
       test(`bypass: ${why} in From is 550 5.6.0`, async () => {
         assert.equal(await send(`From: ${from}\r\nSubject: x\r\n\r\nbody\r\n`), '550 5.6.0 Message rejected: unreadable From header');
